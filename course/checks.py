@@ -1,0 +1,94 @@
+"""``course check``: is every generated file fresh, and does grading give what it should?
+
+* fresh: every lesson's stamp matches its inputs and its cells match the source;
+  solutions, student versions, side-by-side pages and demo submissions equal what a
+  build would write now. Editing a unit source without rebuilding fails here.
+* graded: the unit's fixtures (reference, untouched, realistic mistakes, an edited test
+  cell, framework warnings) are autograded for real and must score exactly as
+  ``fixtures.yml`` says, part by part. That covers "every solution passes all its
+  tests" and "every student version fails the tests it should".
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from course import fixtures, grading, sidebyside
+from course import source as src
+from course.build import lesson_is_fresh
+from course.layout import Unit
+from course.runtime import FRAMEWORKS
+
+
+def stale_files(unit: Unit) -> list[str]:
+    """Generated files of ``unit`` that a build would change (relative paths, with why)."""
+    layout = unit.layout
+    problems = []
+    for fw in FRAMEWORKS:
+        if not lesson_is_fresh(unit, fw):
+            problems.append(f"{layout.rel(unit.lesson(fw))}: stale (source or toolkit changed)")
+        expected = src.dumps(src.build_notebook(unit, "assignment", fw))
+        path = unit.solution(fw)
+        if not path.exists() or path.read_text() != expected:
+            problems.append(f"{layout.rel(path)}: differs from a fresh build")
+    generated = {}
+    generated.update(grading.release_texts(unit))
+    # Pages and demo submissions are built from the *committed* notebooks: only compare
+    # them once those are fresh, or every error would be reported three times.
+    if not problems:
+        generated.update(sidebyside.pages(unit))
+        generated.update(fixtures.demo_texts(unit))
+    for path, text in generated.items():
+        if not path.exists() or path.read_text() != text:
+            problems.append(f"{layout.rel(path)}: differs from a fresh build")
+    return problems
+
+
+def grade_fixtures(unit: Unit, workspace: Path | None = None, *, progress: bool = True):
+    """Autograde the unit's demo submissions (its fixtures) into ``workspace``.
+
+    Returns (GradeResult, problems): a line for every score that is not as expected.
+    """
+    fxs = fixtures.load(unit)
+    if not fxs:
+        return None, [f"{unit.slug}: no fixtures.yml: nothing proves its grading"]
+    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
+        result = grading.grade(unit, submissions=unit.layout.demo / "submitted",
+                               workspace=workspace or Path(tmp), progress=progress)
+        return result, compare(unit, fxs, result.rows)
+
+
+def compare(unit: Unit, fxs, rows) -> list[str]:
+    by_student = {r.student: r for r in rows}
+    problems = []
+    for fx in fxs:
+        row = by_student.get(fx.student)
+        if row is None:
+            problems.append(f"{fx.student}: not in the gradebook")
+            continue
+        want = fixtures.expected_parts(fx, fixtures.max_points(unit, fx.framework))
+        if row.score != fx.total or sum(want.values()) != fx.total:
+            problems.append(f"{fx.student}: scored {row.score:g}, expected {fx.total:g}")
+        for gid, pts in want.items():
+            got = row.parts.get(gid)
+            if got != pts:
+                problems.append(f"{fx.student}: part {gid} scored {got}, expected {pts:g}")
+    return problems
+
+
+def run_checks(units: list[Unit], *, grade: bool = True) -> bool:
+    all_ok = True
+    for unit in units:
+        stale = stale_files(unit)
+        for line in stale:
+            print(f"STALE  {line}")
+        if stale:
+            print(f"       run `course build {unit.slug}` and commit the result")
+        wrong = grade_fixtures(unit)[1] if grade and not stale else []
+        for line in wrong:
+            print(f"WRONG  {unit.slug}: {line}")
+        ok = not stale and not wrong
+        print(f"{'ok    ' if ok else 'FAILED'} {unit.slug}"
+              + (" (fresh; fixtures graded as expected)" if ok and grade else ""))
+        all_ok &= ok
+    return all_ok

@@ -1,0 +1,156 @@
+"""The ``course`` command: the instructor's workflow, one verb per step.
+
+    course build   [UNIT...]            generate lessons, solutions, assignments, pages
+    course check   [UNIT...]            generated files fresh? reference = full marks, ...
+    course grade   UNIT [--submissions DIR]  autograde into the gradebook, CSV, feedback
+    course feedback UNIT                 (re)write feedback for graded submissions
+    course export  [UNIT...]             grades CSV from the gradebook
+    course demo                          build + check + grade the demo class
+    course bench                         time and memory of every notebook
+    course lab                           JupyterLab on the course
+    course data    fetch|verify|list     data sets and pretrained models
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course.layout import Layout, all_units, find_unit
+
+
+def _units(names) -> list:
+    layout = Layout.default()
+    return [find_unit(n, layout) for n in names] if names else all_units(layout)
+
+
+def cmd_build(args) -> int:
+    from course.build import build
+    report = build(_units(args.units), force=args.force, only=args.only)
+    print(report.summary())
+    return 0
+
+
+def cmd_check(args) -> int:
+    from course.checks import run_checks
+    return 0 if run_checks(_units(args.units), grade=not args.fresh_only) else 1
+
+
+def cmd_grade(args) -> int:
+    from course import grading
+    unit = find_unit(args.unit)
+    subs = Path(args.submissions) if args.submissions else None
+    result = grading.grade(unit, submissions=subs, workspace=_workspace(args),
+                           progress=True)
+    print(grading.format_table(result.rows))
+    print(f"\ngrades CSV: {result.csv}\nfeedback:   {result.feedback_dir}")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from course import grading
+    path = grading.write_feedback(find_unit(args.unit), _workspace(args))
+    print(f"feedback: {path}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from course import grading
+    rows = []
+    for unit in _units(args.units):
+        rows += grading.read_grades(unit, _workspace(args))
+    out = Path(args.csv)
+    grading.write_csv(rows, out)
+    print(grading.format_table(rows))
+    print(f"\nwrote {out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from course.demo import run_demo
+    return run_demo()
+
+
+def cmd_bench(args) -> int:
+    from course.bench import run_bench
+    return run_bench(_units(args.units), include=args.include)
+
+
+def cmd_lab(args) -> int:
+    import subprocess
+    root = Layout.default().root
+    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={root}", *args.lab_args]
+    print("starting:", " ".join(cmd))
+    return subprocess.call(cmd)
+
+
+def _workspace(args) -> Path:
+    return Path(args.workspace) if getattr(args, "workspace", None) else Layout.default().workspace
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="course", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    b = sub.add_parser("build", help="generate notebooks and pages from unit sources")
+    b.add_argument("units", nargs="*", help="units (default: all), e.g. 01 or 01-activations")
+    b.add_argument("--force", action="store_true", help="re-execute lessons even if fresh")
+    b.add_argument("--only", choices=["lessons", "assignments"], help="build one kind only")
+    b.set_defaults(func=cmd_build)
+
+    c = sub.add_parser("check", help="freshness, and fixtures graded to their expected scores")
+    c.add_argument("units", nargs="*")
+    c.add_argument("--fresh-only", action="store_true", help="only check generated files are fresh")
+    c.set_defaults(func=cmd_check)
+
+    g = sub.add_parser("grade", help="autograde submissions into the gradebook")
+    g.add_argument("unit")
+    g.add_argument("--submissions", help="folder of <student>/<unit>/<framework>.ipynb "
+                   "(default: the workspace's submitted/ folder)")
+    g.add_argument("--workspace", help="nbgrader course folder (default autograder/course)")
+    g.set_defaults(func=cmd_grade)
+
+    f = sub.add_parser("feedback", help="write feedback HTML for graded submissions")
+    f.add_argument("unit")
+    f.add_argument("--workspace")
+    f.set_defaults(func=cmd_feedback)
+
+    e = sub.add_parser("export", help="export grades as CSV")
+    e.add_argument("units", nargs="*")
+    e.add_argument("--csv", default="grades.csv")
+    e.add_argument("--workspace")
+    e.set_defaults(func=cmd_export)
+
+    d = sub.add_parser("demo", help="build, check and grade the demo class")
+    d.set_defaults(func=cmd_demo)
+
+    be = sub.add_parser("bench", help="execute every notebook: seconds and peak memory")
+    be.add_argument("units", nargs="*")
+    be.add_argument("--include", choices=["lessons", "solutions", "all"], default="all")
+    be.set_defaults(func=cmd_bench)
+
+    lab = sub.add_parser("lab", help="start JupyterLab on the course")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER)
+    lab.set_defaults(func=cmd_lab)
+
+    try:
+        from course.data import cli as data_cli
+    except ImportError:
+        data_cli = None
+    if data_cli is not None and hasattr(data_cli, "register"):
+        data_cli.register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Generated files are committed, so they must be fresh: editing a unit source without
+rebuilding fails here. And the build is incremental: fresh lessons are not re-executed."""
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import pytest
+
+from course import checks
+from course.build import BuildReport, build_lessons
+from course.layout import Layout, Unit
+
+from conftest import UNITS
+
+COPIED = ["course", "units", "lessons", "solutions", "assignments", "autograder/demo"]
+
+
+@pytest.fixture()
+def repo_copy(tmp_path, layout):
+    for name in COPIED:
+        if (layout.root / name).exists():
+            shutil.copytree(layout.root / name, tmp_path / name)
+    return Layout(tmp_path)
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.slug)
+def test_committed_files_are_fresh(unit):
+    assert checks.stale_files(unit) == []
+
+
+def test_editing_a_source_without_rebuilding_is_caught(repo_copy):
+    unit = Unit(UNITS[0].slug, repo_copy)
+    assert checks.stale_files(unit) == []
+    with unit.assignment_source.open("a") as fh:
+        fh.write("\nOne more sentence for the students.\n")
+    stale = "\n".join(checks.stale_files(unit))
+    assert f"solutions/{unit.slug}/pytorch.ipynb" in stale
+    assert f"assignments/{unit.slug}/tensorflow.ipynb" in stale
+    with unit.lesson_source.open("a") as fh:
+        fh.write("\nAnd one for the lesson.\n")
+    stale = "\n".join(checks.stale_files(unit))
+    assert f"lessons/{unit.slug}/pytorch.ipynb: stale" in stale
+
+
+def test_hand_edits_to_generated_notebooks_are_caught(repo_copy):
+    unit = Unit(UNITS[0].slug, repo_copy)
+    path = unit.lesson("tensorflow")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[-1].source += "\n(edited by hand)"
+    nbformat.write(nb, path)
+    assert any("lessons/" in line for line in checks.stale_files(unit))
+
+
+def test_toolkit_change_makes_lessons_stale(repo_copy):
+    unit = Unit(UNITS[0].slug, repo_copy)
+    with (repo_copy.root / "course" / "plot.py").open("a") as fh:
+        fh.write("\n# a change notebooks might depend on\n")
+    assert any(": stale" in line for line in checks.stale_files(unit))
+
+
+def test_build_skips_fresh_lessons(repo_copy):
+    unit = Unit(UNITS[0].slug, repo_copy)
+    before = {fw: unit.lesson(fw).read_bytes() for fw in ("pytorch", "tensorflow")}
+    report = BuildReport()
+    build_lessons(unit, report)
+    assert report.executed == {} and len(report.skipped) == 2 and report.written == []
+    assert before == {fw: unit.lesson(fw).read_bytes() for fw in ("pytorch", "tensorflow")}

@@ -1,0 +1,133 @@
+"""Grading, proven by grading: every fixture of every unit is autograded by nbgrader
+and must score exactly what its fixtures.yml says, in total and part by part."""
+from __future__ import annotations
+
+import csv
+import html
+import re
+
+import nbformat
+import pytest
+
+from course import fixtures, grading
+from course.execute import execute
+from course.layout import NOTEBOOKS
+
+
+def test_every_fixture_scores_exactly_as_expected(graded):
+    rows = graded["rows"]
+    unit = graded["unit"]
+    for fx in graded["fixtures"]:
+        row = rows[fx.student]
+        want = fixtures.expected_parts(fx, fixtures.max_points(unit, fx.framework))
+        assert row.parts == want, f"{fx.student}: {fx.description}"
+        assert row.score == fx.total == sum(want.values()), fx.student
+    assert graded["problems"] == []
+
+
+def test_fixture_kinds_are_all_there(graded):
+    """The checklist's minimum: per framework a reference, an untouched version and at
+    least two realistic wrong submissions."""
+    for fw in NOTEBOOKS:
+        mine = [fx for fx in graded["fixtures"] if fx.framework == fw]
+        max_total = sum(fixtures.max_points(graded["unit"], fw).values())
+        assert any(fx.base == "reference" and not fx.solutions and fx.total == max_total
+                   for fx in mine)
+        assert any(fx.base == "untouched" and fx.total == 0 for fx in mine)
+        assert sum(1 for fx in mine if fx.solutions and 0 < fx.total < max_total) >= 2
+
+
+def test_one_framework_alone_earns_full_marks(graded):
+    """A reference submission holds one notebook; nbgrader scores the absent one 0,
+    and the unit grade (the better notebook) is still full marks."""
+    from nbgrader.api import Gradebook
+
+    unit = graded["unit"]
+    with Gradebook(f"sqlite:///{graded['workspace'] / 'gradebook.db'}") as gb:
+        for fw, other in (("pytorch", "tensorflow"), ("tensorflow", "pytorch")):
+            student = f"reference-{fw}"
+            submitted = graded["workspace"] / "submitted" / student / unit.slug
+            assert sorted(p.name for p in submitted.iterdir()) == [NOTEBOOKS[fw]]
+            absent = gb.find_submission_notebook(other, unit.slug, student)
+            assert absent.score == 0
+            row = graded["rows"][student]
+            assert (row.framework, row.score) == (fw, row.max_score)
+
+
+def test_edited_test_cells_are_restored_before_grading(graded):
+    unit = graded["unit"]
+    for fx in graded["fixtures"]:
+        if not fx.tests:
+            continue
+        fw = fx.framework
+        autograded = nbformat.read(graded["workspace"] / "autograded" / fx.student / unit.slug
+                                   / NOTEBOOKS[fw], as_version=4)
+        source = nbformat.read(unit.solution(fw), as_version=4)
+        original = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+                    if "nbgrader" in c.metadata}
+        for cell in autograded.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in fx.tests:
+                assert cell.source == original[gid], f"{fx.student}: {gid} not restored"
+                assert cell.source != fx.tests[gid].rstrip("\n")
+
+
+def test_framework_warnings_on_stderr_cost_nothing(graded, tmp_path):
+    """The 'warnings' fixtures really print to stderr inside a test cell (checked by
+    running them), and still score full marks."""
+    unit = graded["unit"]
+    for fx in graded["fixtures"]:
+        if not fx.student.startswith("warnings-"):
+            continue
+        nb = nbformat.read(fixtures.demo_path(unit, fx), as_version=4)
+        execute(nb, tmp_path)
+        stderr_in_tests = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+                           if c.metadata.get("nbgrader", {}).get("grade")
+                           and any(o.output_type == "stream" and o.name == "stderr"
+                                   for o in c.get("outputs", []))]
+        assert stderr_in_tests, f"{fx.student} no longer warns: the fixture proves nothing"
+        assert graded["rows"][fx.student].score == fx.total == graded["rows"][fx.student].max_score
+
+
+def test_grades_csv_has_one_column_per_part(graded):
+    result = graded["result"]
+    with result.csv.open() as fh:
+        table = list(csv.DictReader(fh))
+    assert {r["student"] for r in table} == {fx.student for fx in graded["fixtures"]}
+    parts = set(fixtures.max_points(graded["unit"], "pytorch"))
+    assert {c[5:] for c in table[0] if c.startswith("part:")} == parts
+    for r in table:
+        fx = next(f for f in graded["fixtures"] if f.student == r["student"])
+        assert float(r["score"]) == fx.total
+
+
+def test_feedback_shows_messages_but_never_hidden_tests(graded):
+    unit = graded["unit"]
+    fx = next(f for f in graded["fixtures"] if f.solutions and 0 < f.total and f.lost)
+    page = (graded["result"].feedback_dir / fx.student / unit.slug /
+            NOTEBOOKS[fx.framework].replace(".ipynb", ".html")).read_text()
+    # Compare against the page's text: highlighted code is split by <span> tags.
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "BEGIN HIDDEN TESTS" not in text and "Targets:" not in text
+    assert "CheckFailed: " in text  # the student does see why points were lost
+    hidden_lines = [line.strip() for c in nbformat.read(unit.solution(fx.framework), 4).cells
+                    if "### BEGIN HIDDEN TESTS" in c.source
+                    for line in c.source.split("### BEGIN HIDDEN TESTS")[1].splitlines()
+                    if len(line.strip()) > 30 and not line.strip().startswith("#")]
+    # Lines the student wrote themselves may legitimately match a hidden line.
+    own = nbformat.read(fixtures.demo_path(unit, fx), as_version=4)
+    own_text = "\n".join(c.source for c in own.cells)
+    hidden_lines = [line for line in hidden_lines if line not in own_text]
+    assert hidden_lines
+    leaked = [line for line in hidden_lines if line in text]
+    assert not leaked, leaked[:3]
+
+
+def test_grading_never_modifies_submissions(graded):
+    assert graded["demo_digest_before"] == graded["demo_digest_after"]
+
+
+def test_missing_submissions_folder_is_a_clear_error(graded, tmp_path):
+    with pytest.raises(grading.GradingError, match="does not exist"):
+        grading.grade(graded["unit"], submissions=tmp_path / "nope", workspace=tmp_path / "ws",
+                      progress=False)
