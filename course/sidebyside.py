@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -18,7 +19,14 @@ from course import source as src
 from course.layout import Layout, Unit
 from course.runtime import FRAMEWORKS
 
-_MD = MarkdownIt("commonmark", {"html": True}).enable("table")
+def _math(content: str, options: dict) -> str:
+    # Keep TeX intact (markdown would eat "\\," and friends) for MathJax to typeset.
+    tex = html.escape(content)
+    return f"\\[{tex}\\]" if options.get("display_mode") else f"\\({tex}\\)"
+
+
+_MD = (MarkdownIt("commonmark", {"html": True}).enable("table")
+       .use(dollarmath_plugin, double_inline=True, renderer=_math))
 _FMT = HtmlFormatter(nowrap=False, cssclass="hl")
 _CSS = """
 body{font:16px/1.55 system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}
@@ -29,8 +37,7 @@ body{font:16px/1.55 system-ui,sans-serif;max-width:1400px;margin:2em auto;paddin
 .out img{max-width:100%} .banner{background:#fff8c5;padding:.5em 1em;border-radius:4px}
 table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:.2em .5em}
 """ + _FMT.get_style_defs(".hl")
-_MATHJAX = ('<script>MathJax={tex:{inlineMath:[["$","$"]]}}</script>'
-            '<script async src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>')
+_MATHJAX = '<script async src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>'
 
 
 def _outputs_html(cell) -> str:
@@ -81,8 +88,10 @@ def _page(unit: Unit, kind: str, notebooks: dict) -> str:
             first = shown[FRAMEWORKS[0]]
             if first is None:  # removed from the student version (e.g. nothing left)
                 continue
-            if first.cell_type == "code" and _outputs_html(first) != _outputs_html(shown[FRAMEWORKS[1]]):
-                # shared code whose outputs differ: show both outputs side by side
+            second = shown[FRAMEWORKS[1]]
+            if second is not None and (first.source != second.source or
+                                       _outputs_html(first) != _outputs_html(second)):
+                # shared cell that reads differently ({{framework}}) or prints differently
                 cols = "".join(f'<div class="col"><h4>{src.FRAMEWORK_TITLES[f]}</h4>'
                                f"{_cell_html(shown[f])}</div>" for f in FRAMEWORKS)
                 body.append(f'<div class="row">{cols}</div>')

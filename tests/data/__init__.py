@@ -1,0 +1,1 @@
+"""Tests of the data layer (course.data, course.zoo, datasets/registry.toml)."""
