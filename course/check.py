@@ -83,7 +83,7 @@ def assert_close(actual: Any, expected: Any, *, name: str = "result", rtol: floa
     if ok.all():
         return
     err = np.abs(got_f - want_f)
-    err[np.isnan(err)] = np.inf
+    err = np.where(np.isnan(err), np.inf, err)  # also right for 0-d values
     worst = np.unravel_index(int(np.argmax(np.where(ok, -1.0, err))), got.shape) if got.ndim else ()
     where = f" at index {tuple(int(i) for i in worst)}" if got.ndim else ""
     msg = (f"{name} is not right: {int((~ok).sum())} of {ok.size} value(s) differ; "

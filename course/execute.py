@@ -67,7 +67,8 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, *, timeout: int = 300,
     """Run every cell of ``nb`` in place (outputs stored); raise NotebookFailed on error."""
     client = _MeasuringClient(nb, timeout=timeout, kernel_name="python3",
                               resources={"metadata": {"path": str(cwd)}},
-                              record_timing=False, extra_arguments=list(KERNEL_ARGS))
+                              record_timing=False, coalesce_streams=True,
+                              extra_arguments=list(KERNEL_ARGS))
     start = time.perf_counter()
     try:
         client.execute(env=kernel_env(), cwd=str(cwd))

@@ -25,8 +25,12 @@ from course.layout import NOTEBOOKS, PACKAGE_NAME, GITHUB_REPO, Layout, Unit, co
 FRAMEWORK_TITLES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
 # Bump when the shape of generated notebooks changes: every notebook becomes stale.
 FORMAT_VERSION = "1"
-# Toolkit modules that notebooks import: a change to them re-executes the lessons.
-RUNTIME_MODULES = ("__init__.py", "runtime.py", "plot.py", "check.py")
+# Toolkit code each kind of notebook imports: a change to it makes those notebooks
+# stale (lessons are re-executed; assignments are only regenerated, never executed).
+RUNTIME_MODULES = {
+    "lesson": ("__init__.py", "runtime.py", "plot.py", "data/*.py", "zoo/*.py"),
+    "assignment": ("__init__.py", "runtime.py", "check.py"),
+}
 KINDS = ("lesson", "assignment")
 
 
@@ -52,11 +56,12 @@ def cell_framework(cell, where: str = "") -> str | None:
     return fw
 
 
-def runtime_digest(layout: Layout) -> str:
+def runtime_digest(layout: Layout, kind: str) -> str:
     h = hashlib.sha256()
-    for name in RUNTIME_MODULES:
-        path = layout.root / "course" / name
-        h.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"") + b"\0")
+    base = layout.root / "course"
+    for pattern in RUNTIME_MODULES[kind]:
+        for path in sorted(base.glob(pattern)):
+            h.update(path.relative_to(base).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -65,7 +70,7 @@ def inputs_digest(unit: Unit, kind: str, framework: str) -> str:
     source = unit.lesson_source if kind == "lesson" else unit.assignment_source
     h = hashlib.sha256()
     for part in (FORMAT_VERSION, kind, framework, source.read_bytes().decode(),
-                 runtime_digest(unit.layout)):
+                 runtime_digest(unit.layout, kind)):
         h.update(part.encode() + b"\0")
     return h.hexdigest()
 

@@ -67,3 +67,10 @@ def test_scalar_and_true():
 def test_failures_are_assertion_errors():
     # nbgrader and plain `assert`-style tests both treat them as failures.
     assert issubclass(check.CheckFailed, AssertionError)
+
+
+def test_single_numbers_fail_with_a_message():
+    with pytest.raises(check.CheckFailed, match=r"loss is not right: 1 of 1 value\(s\) differ"):
+        check.assert_close(np.float64(0.25), 0.5, name="loss")
+    with pytest.raises(check.CheckFailed, match="non-finite"):
+        check.assert_close(float("nan"), 0.5, name="loss")

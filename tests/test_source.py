@@ -112,7 +112,7 @@ def test_digest_follows_source_and_toolkit(tmp_path):
     unit = make_unit(tmp_path, BODY)
     before = src.inputs_digest(unit, "assignment", "pytorch")
     assert before != src.inputs_digest(unit, "assignment", "tensorflow")
-    (tmp_path / "course" / "check.py").write_text("# changed\n")
+    (tmp_path / "course" / "check.py").write_text("# changed\n")  # assignments import it
     assert src.inputs_digest(unit, "assignment", "pytorch") != before
 
 
