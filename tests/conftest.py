@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,16 @@ from course.layout import Layout, all_units
 LAYOUT = Layout.default()
 UNITS = all_units(LAYOUT)
 GRADED_UNITS = [u for u in UNITS if u.fixtures_file.exists()]
+# What a copy of the repository needs for building and checking units.
+REPO_PARTS = ["course", "units", "lessons", "solutions", "assignments", "autograder/demo"]
+
+
+def copy_repo(dest: Path) -> Layout:
+    """Copy the parts of the repository a build or check reads into ``dest``."""
+    for name in REPO_PARTS:
+        if (LAYOUT.root / name).exists():
+            shutil.copytree(LAYOUT.root / name, dest / name)
+    return Layout(dest)
 
 
 def tree_digest(folder: Path) -> str:

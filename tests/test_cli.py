@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
-from conftest import LAYOUT, UNITS
-
-COPIED = ["course", "units", "lessons", "solutions", "assignments", "autograder/demo"]
+from conftest import LAYOUT, UNITS, copy_repo
 
 
 def course(*args, root=LAYOUT.root):
@@ -25,8 +22,7 @@ def test_help_lists_the_workflow():
 
 
 def test_check_reports_stale_files_and_fails(tmp_path):
-    for name in COPIED:
-        shutil.copytree(LAYOUT.root / name, tmp_path / name)
+    copy_repo(tmp_path)
     unit = UNITS[0].slug
     ok = course("check", unit, "--fresh-only", root=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -2,26 +2,19 @@
 rebuilding fails here. And the build is incremental: fresh lessons are not re-executed."""
 from __future__ import annotations
 
-import shutil
-
 import nbformat
 import pytest
 
 from course import checks
 from course.build import BuildReport, build_lessons
-from course.layout import Layout, Unit
+from course.layout import Unit
 
-from conftest import UNITS
-
-COPIED = ["course", "units", "lessons", "solutions", "assignments", "autograder/demo"]
+from conftest import UNITS, copy_repo
 
 
 @pytest.fixture()
-def repo_copy(tmp_path, layout):
-    for name in COPIED:
-        if (layout.root / name).exists():
-            shutil.copytree(layout.root / name, tmp_path / name)
-    return Layout(tmp_path)
+def repo_copy(tmp_path):
+    return copy_repo(tmp_path)
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.slug)
