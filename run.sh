@@ -23,6 +23,14 @@ if [ ! -f "$VENV/.complete" ]; then
   touch "$VENV/.complete"
 fi
 
+# Grading runs student code in a bubblewrap sandbox (course/sandbox.py). Install it where
+# we may (root with apt, e.g. CI and Colab); elsewhere `course check-sandbox` explains.
+if ! command -v bwrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing bubblewrap (the grading sandbox)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
+    || echo "   could not install bubblewrap: grading will refuse to run student code unsandboxed"
+fi
+
 # The toolkit is used from this checkout (not installed), so one cached environment
 # serves every clone; kernels started by the course inherit this path too.
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -53,8 +54,13 @@ def grade_fixtures(unit: Unit, workspace: Path | None = None, *, progress: bool 
     if not fxs:
         return None, [f"{unit.slug}: no fixtures.yml: nothing proves its grading"]
     with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
+        # The grading a course really gets: sandboxed (COURSE_NO_SANDBOX=1 opts out where
+        # bubblewrap cannot run), two workers at most (shared 2-core machines).
         result = grading.grade(unit, submissions=unit.layout.demo / "submitted",
-                               workspace=workspace or Path(tmp), progress=progress)
+                               workspace=workspace or Path(tmp), progress=progress,
+                               workers=min(2, os.cpu_count() or 1), report=False,
+                               sandbox=os.environ.get("COURSE_NO_SANDBOX") != "1",
+                               log=lambda line: None)
         return result, compare(unit, fxs, result.rows)
 
 

@@ -2,11 +2,16 @@
 
     course build   [UNIT...]            generate lessons, solutions, assignments, pages
     course check   [UNIT...]            generated files fresh? reference = full marks, ...
-    course grade   UNIT [--submissions DIR]  autograde into the gradebook, CSV, feedback
+    course grade   UNIT [--submissions DIR|--exchange ROOT|--lms-zip ZIP] [--workers N]
+                   [--dask ADDR|local]  sandboxed, resumable autograding; CSV, feedback, report
     course feedback UNIT                 (re)write feedback for graded submissions
     course export  [UNIT...]             grades CSV from the gradebook
     course demo                          build + check + grade the demo class
     course bench                         time and memory of every notebook
+    course grading-report UNIT           the instructor report of a graded unit
+    course export-lms UNIT --lms canvas|moodle   grades an LMS can import
+    course check-sandbox                 can student code be sandboxed on this machine?
+    course bench-grading                 grading throughput: bare, sandboxed, workers, Dask
     course lab                           JupyterLab on the course
     course data    fetch|verify|list     data sets and pretrained models
 """
@@ -34,17 +39,6 @@ def cmd_build(args) -> int:
 def cmd_check(args) -> int:
     from course.checks import run_checks
     return 0 if run_checks(_units(args.units), grade=not args.fresh_only) else 1
-
-
-def cmd_grade(args) -> int:
-    from course import grading
-    unit = find_unit(args.unit)
-    subs = Path(args.submissions) if args.submissions else None
-    result = grading.grade(unit, submissions=subs, workspace=_workspace(args),
-                           progress=True)
-    print(grading.format_table(result.rows))
-    print(f"\ngrades CSV: {result.csv}\nfeedback:   {result.feedback_dir}")
-    return 0
 
 
 def cmd_feedback(args) -> int:
@@ -104,13 +98,6 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--fresh-only", action="store_true", help="only check generated files are fresh")
     c.set_defaults(func=cmd_check)
 
-    g = sub.add_parser("grade", help="autograde submissions into the gradebook")
-    g.add_argument("unit")
-    g.add_argument("--submissions", help="folder of <student>/<unit>/<framework>.ipynb "
-                   "(default: the workspace's submitted/ folder)")
-    g.add_argument("--workspace", help="nbgrader course folder (default autograder/course)")
-    g.set_defaults(func=cmd_grade)
-
     f = sub.add_parser("feedback", help="write feedback HTML for graded submissions")
     f.add_argument("unit")
     f.add_argument("--workspace")
@@ -140,6 +127,10 @@ def parser() -> argparse.ArgumentParser:
         data_cli = None
     if data_cli is not None and hasattr(data_cli, "register"):
         data_cli.register(sub)
+    # grade (sandboxed, parallel, resumable), grading-report, export-lms, check-sandbox,
+    # bench-grading: course/batch_cli.py
+    from course import batch_cli
+    batch_cli.register(sub)
     return p
 
 

@@ -4,6 +4,11 @@ One nbgrader *assignment* per unit holds both notebooks (``pytorch.ipynb`` and
 ``tensorflow.ipynb``). nbgrader scores a notebook the student did not submit as 0,
 so a unit's grade is the better of its two notebooks: one framework alone earns
 full marks (see :func:`read_grades`).
+
+:func:`grade` takes submissions in (course/intake.py), grades them with the batch engine
+(course/batch.py: sandboxed kernels, tests in the trusted checker, parallel or on Dask,
+resumable, each submission applied once), then writes the CSV (a status and a reason per
+student), the feedback pages and the instructor report (course/report.py).
 """
 from __future__ import annotations
 
@@ -18,28 +23,25 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from course import source as src
 from course.execute import KERNEL_ARGS, KERNEL_ENV
 from course.layout import NOTEBOOKS, Unit
 from course.runtime import FRAMEWORKS
-
-DEFAULT_CELL_TIMEOUT = 300  # seconds; training cells need more than nbgrader's 30
 
 
 class GradingError(RuntimeError):
     """Grading could not run; the message says why and what to do."""
 
 
-def nbgrader_config(root: Path, *, cell_timeout: int = DEFAULT_CELL_TIMEOUT):
+def nbgrader_config(root: Path, *, sandbox: bool = True, limits: dict | None = None):
+    """Settings of the nbgrader workspace at ``root``; ``nbgrader autograde`` run there by
+    hand also sandboxes student code and runs tests in the trusted checker."""
     from traitlets.config import Config
 
     c = Config()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = "open-dl-course"
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
-    c.Execute.timeout = cell_timeout
     c.Execute.interrupt_on_timeout = True
     c.Execute.extra_arguments = list(KERNEL_ARGS)
     # Our tests signal failure only by raising; anything on stderr in a test cell is a
@@ -50,10 +52,12 @@ def nbgrader_config(root: Path, *, cell_timeout: int = DEFAULT_CELL_TIMEOUT):
     c.Exchange.root = str(root / "exchange")
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades
-    from course.feedback import HideHiddenTests, RedactTracebacks
+    from course.feedback import GradingStatus, HideHiddenTests, RedactTracebacks
     c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, RedactTracebacks,
-                                        CSSHTMLHeaderPreprocessor]
+                                        GradingStatus, CSSHTMLHeaderPreprocessor]
     c.NbGraderAPI.log_level = logging.ERROR
+    from course.guarded import nbgrader_overrides
+    c.merge(nbgrader_overrides(sandbox=sandbox, limits=limits))
     return c
 
 
@@ -135,48 +139,6 @@ def release_texts(unit: Unit) -> dict:
         return out
 
 
-def intake(unit: Unit, submissions: Path, workspace: Path) -> list[str]:
-    """Copy ``<student>/<unit>/*.ipynb`` into the workspace (submissions stay untouched)."""
-    if not submissions.is_dir():
-        raise GradingError(f"submissions folder {submissions} does not exist")
-    students = []
-    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
-        found = student_dir / unit.slug
-        notebooks = [found / n for n in NOTEBOOKS.values() if (found / n).is_file()]
-        if not notebooks:
-            continue
-        dest = workspace / "submitted" / student_dir.name / unit.slug
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        for nb in notebooks:
-            shutil.copyfile(nb, dest / nb.name)
-        students.append(student_dir.name)
-    return students
-
-
-def submitted_students(unit: Unit, workspace: Path) -> list[str]:
-    base = workspace / "submitted"
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if (p / unit.slug).is_dir())
-
-
-def autograde(unit: Unit, workspace: Path, students: list[str], *, progress: bool = True,
-              cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> dict:
-    """Autograde each student's submission; returns {student: error text or None}."""
-    api = _api(workspace, cell_timeout=cell_timeout)
-    problems = {}
-    with _kernel_env():
-        for student in tqdm(students, desc=f"autograde {unit.slug}", unit="submission",
-                            disable=not progress):
-            with contextlib.redirect_stdout(io.StringIO()):
-                result = api.autograde(unit.slug, student, force=True, create=True)
-            problems[student] = None if result.get("success") else (
-                result.get("error") or result.get("log") or "autograde failed")
-    return problems
-
-
 @dataclass
 class GradeRow:
     student: str
@@ -185,11 +147,14 @@ class GradeRow:
     score: float
     max_score: float
     parts: dict              # grade_id -> score, from that notebook
+    status: str = "graded"   # graded | timed out | crashed | invalid notebook | tampered | missing
+    reason: str = ""
 
     def as_dict(self) -> dict:
         row = {"student": self.student, "unit": self.unit, "framework": self.framework,
-               "score": self.score, "max_score": self.max_score}
+               "score": self.score, "max_score": self.max_score, "status": self.status}
         row.update({f"part:{k}": v for k, v in self.parts.items()})
+        row["reason"] = self.reason
         return row
 
 
@@ -201,6 +166,7 @@ def read_grades(unit: Unit, workspace: Path) -> list[GradeRow]:
     if not db.exists():
         raise GradingError(f"no gradebook at {db}: run `course grade {unit.slug}` first")
     rows = []
+    statuses = read_statuses(unit, workspace)
     with Gradebook(f"sqlite:///{db}") as gb:
         for student in sorted(s.id for s in gb.students):
             best = None
@@ -214,9 +180,26 @@ def read_grades(unit: Unit, workspace: Path) -> list[GradeRow]:
                 if best is None or cand[0] > best[0]:
                     best = cand
             if best is not None:
+                status, reason = statuses.get(student, ("graded", ""))
                 rows.append(GradeRow(student, unit.slug, best[1] if best[0] > 0 else "-",
-                                     best[0], best[2], best[3]))
+                                     best[0], best[2], best[3], status, reason))
     return rows
+
+
+def read_statuses(unit: Unit, workspace: Path) -> dict:
+    """{student: (status, reason)} of each student's latest applied result (the journal)."""
+    import sqlite3
+    from course.batch import JOURNAL_TABLE
+    db = workspace / "gradebook.db"
+    if not db.exists():
+        return {}
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+        try:
+            rows = con.execute(f"SELECT student, status, reason FROM {JOURNAL_TABLE} "
+                               f"WHERE unit = ? ORDER BY applied_at, rowid", (unit.slug,)).fetchall()
+        except sqlite3.OperationalError:  # graded before the journal existed
+            return {}
+    return {student: (status, reason or "") for student, status, reason in rows}
 
 
 def write_csv(rows: list[GradeRow], path: Path) -> Path:
@@ -238,7 +221,7 @@ def write_csv(rows: list[GradeRow], path: Path) -> Path:
 def format_table(rows: list[GradeRow]) -> str:
     from course.plot import table
     return table([{"student": r.student, "unit": r.unit, "framework": r.framework,
-                   "score": f"{r.score:g} / {r.max_score:g}"} for r in rows])
+                   "score": f"{r.score:g} / {r.max_score:g}", "status": r.status} for r in rows])
 
 
 def write_feedback(unit: Unit, workspace: Path) -> Path:
@@ -253,21 +236,52 @@ class GradeResult:
     rows: list
     csv: Path
     feedback_dir: Path
-    problems: dict
+    problems: dict           # student -> "status: reason", for every student not simply graded
+    report: dict | None = None
+    batch: object = None
+
+
+def find_submissions(unit: Unit, *, submissions: Path | None = None, workspace: Path,
+                     exchange: Path | None = None, lms_zip: Path | None = None) -> list:
+    """The submissions to grade, from one source (default: the workspace's submitted/)."""
+    from course import intake
+    if lms_zip is not None:
+        subs, roster, skipped = intake.from_lms_zip(unit, lms_zip, workspace / "intake" / unit.slug)
+        intake.save_roster(workspace, roster)
+        for line in skipped:
+            print(f"intake: {line}")
+        return subs
+    if exchange is not None:
+        return intake.from_exchange(unit, exchange)
+    folder = submissions if submissions is not None else workspace / "submitted"
+    if submissions is None and not folder.is_dir():
+        return []
+    return intake.from_folder(unit, folder)
 
 
 def grade(unit: Unit, *, submissions: Path | None = None, workspace: Path,
-          progress: bool = True) -> GradeResult:
-    """Prepare, take in submissions, autograde, export CSV and write feedback."""
-    workspace.mkdir(parents=True, exist_ok=True)
-    prepare(unit, workspace)
-    students = intake(unit, submissions, workspace) if submissions else \
-        submitted_students(unit, workspace)
-    if not students:
+          progress: bool = True, workers: int = 1, dask: str | None = None,
+          sandbox: bool = True, limits: dict | None = None, regrade: bool = False,
+          on_tamper: str = "flag", exchange: Path | None = None, lms_zip: Path | None = None,
+          report: bool = True, log=print) -> GradeResult:
+    """Take submissions in, grade them (course/batch.py), export CSV, feedback and report."""
+    from course import batch
+    workspace = Path(workspace)
+    subs = find_submissions(unit, submissions=submissions, workspace=workspace,
+                            exchange=exchange, lms_zip=lms_zip)
+    if not subs:
         raise GradingError(f"no submissions for {unit.slug} "
                            f"(expected <student>/{unit.slug}/<framework>.ipynb)")
-    problems = autograde(unit, workspace, students, progress=progress)
+    done = batch.grade_batch(unit, subs, workspace, workers=workers, dask=dask, sandbox=sandbox,
+                             limits=limits, regrade=regrade, on_tamper=on_tamper,
+                             progress=progress, log=log)
+    students = {s.student for s in subs}
     rows = [r for r in read_grades(unit, workspace) if r.student in students]
     out = write_csv(rows, workspace / f"grades-{unit.slug}.csv")
     feedback = write_feedback(unit, workspace)
-    return GradeResult(rows, out, feedback, problems)
+    problems = {r.student: f"{r.status}: {r.reason}" for r in rows if r.status != "graded"}
+    paths = None
+    if report:
+        from course.report import write_report
+        paths = write_report(unit, workspace, rows, done.records)
+    return GradeResult(rows, out, feedback, problems, paths, done)

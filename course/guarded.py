@@ -1,0 +1,512 @@
+"""nbgrader's Execute step, guarded: sandboxed kernel, trusted tests, limits, a record.
+
+Replaces nbgrader's ``Execute`` preprocessor in ``autograde`` (see course/grading.py):
+
+* the student's cells (and the read-only cells) run in a kernel inside the sandbox
+  (course/sandbox.py), or an ordinary kernel with ``--no-sandbox``;
+* test cells run in the trusted checker (course/trusted.py); their outputs, which
+  nbgrader scores (an error output = 0 points), are written by the checker alone;
+* every cell has a wall-time limit, the notebook has one too; a timed-out cell is
+  interrupted, and a kernel that ignores the interrupt is stopped; output per cell is cut
+  at a size; a dead kernel does not stop grading: later tests fail with a clear message;
+* after the last cell, a probe compares the kernel's library functions and hooks with
+  the checker's (course/fingerprint.py): tampering is reported, never rewarded.
+
+Each notebook's record (status, reason, findings, seconds, peak memory) lands in
+``RUNS`` under the autograded notebook's path, for course/batch.py. A worker keeps its
+last checkers and reuses one for the next notebook of the same assignment (fresh
+namespace; it never ran student code), which halves the framework imports per
+submission. One notebook at a time per process: run Dask workers with one thread.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+from nbclient.exceptions import DeadKernelError
+from jupyter_core.utils import run_sync
+from nbclient.client import NotebookClient
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Bool, Dict
+
+from course import fingerprint, wire
+from course.execute import KERNEL_ENV
+from course.sandbox import MiB, Limits, Sandbox, load_limits
+
+RUNS: dict[str, dict] = {}
+
+_TIMED_OUT = "timed out"
+_CRASHED = "crashed"
+
+
+def is_test_cell(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def is_readonly_code(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("locked")) and not meta.get("grade") \
+        and not meta.get("solution")
+
+
+def cell_label(cell, index: int) -> str:
+    gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+    return gid or f"cell {index + 1}"
+
+
+class _Bindings(ast.NodeVisitor):
+    """Top-level names a cell binds; function, class and comprehension bodies are local."""
+
+    def __init__(self):
+        self.names = set()
+
+    def visit_FunctionDef(self, node):
+        self.names.add(node.name)
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        pass
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_Lambda
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Store):
+            self.names.add(node.id)
+
+    def visit_Import(self, node):
+        self.names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+
+    visit_ImportFrom = visit_Import
+
+
+def bound_names(code: str) -> set:
+    """Names a cell binds at top level (instructor cells: never taken from the student)."""
+    from course.trusted import _transform
+    try:
+        tree = ast.parse(_transform(code))
+    except SyntaxError:
+        return set()
+    visitor = _Bindings()
+    visitor.visit(tree)
+    return visitor.names
+
+
+def _short_tmp() -> str:
+    # IPC socket paths must stay under ~100 characters: keep the private folder short.
+    return "/tmp" if os.access("/tmp", os.W_OK) else tempfile.gettempdir()
+
+
+class GuardedExecute(Execute):
+    sandbox = Bool(True, help="run student code in the bubblewrap sandbox").tag(config=True)
+    limit_overrides = Dict({}, help="grading limits over the unit's grading.toml").tag(config=True)
+
+    def _unit_limits(self, assignment: str | None) -> Limits:
+        from course.layout import Layout
+        unit_dir = Layout.default().units / assignment if assignment else None
+        return load_limits(unit_dir if unit_dir and unit_dir.is_dir() else None,
+                           dict(self.limit_overrides))
+
+    # ------------------------------------------------------------------ kernel
+    def create_kernel_manager(self):
+        if self._box is None:
+            return super().create_kernel_manager()
+        from course.sandbox_kernel import SandboxKernelManager
+        self.kernel_manager_class = SandboxKernelManager
+        km = super().create_kernel_manager()
+        km.attach(self._box)
+        return km
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._timed_out = True
+        await self.km.interrupt_kernel()
+        # The interrupted cell gets a few seconds to stop; a kernel that ignores the
+        # interrupt (or is stuck in C code) is stopped, and the notebook ends there.
+        try:
+            await self.kc.shell_channel.get_msg(timeout=self._limits.interrupt_grace)
+        except Exception:  # noqa: BLE001 - queue.Empty: no reply
+            self._gone = (_TIMED_OUT, f"ignored the interrupt for {self._limits.interrupt_grace} s, "
+                                      f"so the kernel was stopped")
+            await self.km.shutdown_kernel(now=True)
+        return {"content": {**self.error_on_timeout, "status": "error",
+                            "evalue": f"the cell ran longer than {timeout} s"}}
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = _content_size(msg.get("content", {}))
+        used = self._out_used.get(cell_index, 0) + size
+        self._out_used[cell_index] = used
+        if used > self._limits.output_kb * 1024:
+            if cell_index not in self._truncated:
+                self._truncated.add(cell_index)
+                note = nbformat.v4.new_output("stream", name="stdout", text=(
+                    f"\n[grader: output cut at {self._limits.output_kb} KiB]\n"))
+                outs.append(note)
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    # ------------------------------------------------------------------ running code
+    def _run_in_kernel(self, cell, index: int, timeout: float) -> str:
+        """Execute one cell in the kernel: 'ok', 'timeout' or 'dead'."""
+        if self._gone is not None:
+            return "dead"
+        self.timeout = max(1, int(timeout))
+        self._timed_out = False
+        try:
+            self.execute_cell(cell, index, store_history=index >= 0)
+        except DeadKernelError:
+            self._gone = (_CRASHED, self._crash_reason())
+            return "dead"
+        if self._timed_out:
+            return "timeout"
+        return "ok"
+
+    def _crash_reason(self) -> str:
+        box = self._box
+        if box is not None and box.oom_killed():
+            return f"ran out of memory (limit {self._limits.memory_mb} MiB) and was killed"
+        tail = box.stderr_tail() if box is not None else ""
+        proc = getattr(getattr(self.km, "provisioner", None), "process", None)
+        code = proc.poll() if proc is not None else None
+        if "Segmentation fault" in tail or code in (139, -11):
+            return "crashed with a segmentation fault"
+        if code in (152, -24):
+            return f"used more than {self._limits.cpu_seconds} s of CPU time and was stopped"
+        if code in (153, -25):
+            return f"wrote a file larger than {self._limits.file_mb} MiB and was stopped"
+        if code in (137, -9):
+            return "was killed (SIGKILL)"
+        if code is not None:
+            return f"exited (exit code {code}: os._exit, a fatal error or a signal)"
+        return "died"
+
+    def _agent_code(self, rid: str) -> str:
+        return (f"__import__('course.agent').agent.serve({str(self._xdir)!r}, {rid!r}, "
+                f"{self._limits.transfer_mb * MiB})")
+
+    def _serve(self, rid: str, deadline: float):
+        """Answer one checker request in the kernel: (status, the code's stdout)."""
+        cell = nbformat.v4.new_code_cell(self._agent_code(rid))
+        self._out_used[-1] = 0
+        self._truncated.discard(-1)
+        status = self._run_in_kernel(cell, -1, deadline - time.monotonic())
+        text = "".join(o.get("text", "") for o in cell.outputs
+                       if o.output_type == "stream" and o.name == "stdout")
+        if status == "timeout":
+            self._timeouts.append("a test's call into the notebook's code ran past the cell's "
+                                  "time limit and was interrupted")
+        return status, text[: self._limits.output_kb * 1024]
+
+    def _ask_kernel(self, request: dict, timeout: float = 60):
+        """A request from the grader itself (hook baseline, probe); None if no answer."""
+        rid = uuid.uuid4().hex
+        base = self._xdir / rid
+        base.with_suffix(".part").write_bytes(wire.dumps(request))
+        os.chmod(base.with_suffix(".part"), 0o644)
+        os.replace(base.with_suffix(".part"), base.with_suffix(".req"))
+        status, _ = self._serve(rid, time.monotonic() + timeout)
+        try:
+            data = base.with_suffix(".res").read_bytes()
+            return wire.loads(data).get("ok") if status == "ok" else None
+        except (OSError, wire.WireError, AttributeError):
+            return None
+        finally:
+            for suffix in (".req", ".res"):
+                try:
+                    base.with_suffix(suffix).unlink()
+                except OSError:
+                    pass
+
+    def _run_test(self, cell, label: str, cell_deadline: float) -> list:
+        def serve(rid):
+            if self._gone is not None or time.monotonic() > cell_deadline:
+                return ("dead" if self._gone is not None else "timeout"), ""
+            return self._serve(rid, cell_deadline)
+        outputs = self._checker.run_test(cell.source, label, serve=serve, deadline=cell_deadline)
+        return [nbformat.from_dict(o) for o in outputs]
+
+    # ------------------------------------------------------------------ the notebook
+    def preprocess(self, nb, resources=None, km=None):
+        resources = resources or {}
+        info = resources.get("nbgrader", {})
+        self._limits = limits = self._unit_limits(info.get("assignment"))
+        path = Path(resources.get("metadata", {}).get("path") or ".").resolve()
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        self.interrupt_on_timeout = True
+        self.raise_on_iopub_timeout = False
+        self.iopub_timeout = 4
+        self.allow_errors = True
+        self.shutdown_kernel = "immediate"  # nothing to save in the kernel either
+        self._gone = None
+        self._timed_out = False
+        self._out_used, self._truncated, self._events, self._timeouts = {}, set(), [], []
+        self._answered = set()
+        record = {"status": "graded", "reasons": [], "findings": [], "checker_errors": [],
+                  "cell_seconds": {}, "peak_mb": None, "sandboxed": bool(self.sandbox)}
+        start = time.monotonic()
+        deadline = start + limits.notebook_timeout
+        private = Path(tempfile.mkdtemp(prefix=f"course-nb-{os.getpid()}-", dir=_short_tmp()))
+        self._box = self._checker = None
+        key = None
+        try:
+            if self.sandbox:
+                extra = [p for p in path.iterdir() if p.is_file() and p.suffix != ".ipynb"]
+                self._box = Sandbox(limits, private / "box", workdir_files=extra)
+                self._xdir = self._box.exchange
+            else:
+                self._xdir = private / "x"
+                self._xdir.mkdir()
+            reserved, readonly = set(), []
+            for cell in nb.cells:
+                if is_readonly_code(cell):
+                    reserved |= bound_names(cell.source)
+                    readonly.append(cell.source)
+            key = (info.get("assignment"), info.get("notebook"), hash(tuple(readonly)))
+            self._checker = _take_checker(key, self._xdir, path, limits)
+            self._checker.reserve(reserved)
+            self._checker.notebook_deadline = deadline
+            # Read-only cells before the first test go to the checker now: it imports the
+            # frameworks while the kernel starts. Later ones follow the kernel, in order.
+            self._sent = set()
+            for index, cell in enumerate(nb.cells):
+                if is_test_cell(cell):
+                    break
+                if is_readonly_code(cell):
+                    self._checker.exec_readonly(cell.source, cell_label(cell, index))
+                    self._sent.add(index)
+            no_fd_capture = "--IPKernelApp.capture_fd_output=False"
+            if self.sandbox and no_fd_capture not in self.extra_arguments:
+                # C-level output goes to the grader's crash log, not into cells
+                self.extra_arguments = [*self.extra_arguments, no_fd_capture]
+            with self.setup_kernel():
+                reply = self.wait_for_reply(self.kc.kernel_info())
+                if reply:
+                    nb.metadata["language_info"] = reply["content"]["language_info"]
+                baseline = self._ask_kernel({"op": "hooks"})
+                self._run_cells(nb, record, deadline)
+                if self._gone is None:
+                    record["findings"] += self._probe(baseline)
+        except Exception as exc:  # noqa: BLE001 - the checker or the kernel machinery
+            record["status"] = _CRASHED
+            what = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            record["reasons"].append(f"grading error (not the student's): {what}")
+        finally:
+            if self._checker is not None:
+                record["checker_errors"] = list(self._checker.readonly_errors)
+                _give_back_checker(key, self._checker, ok=record["status"] != _CRASHED)
+            if self._box is not None:
+                record["peak_mb"] = self._box.peak_mb()
+                if self._gone is None and self._box.oom_killed():
+                    self._gone = (_CRASHED, "ran out of memory")
+                self._box.close()
+            shutil.rmtree(private, ignore_errors=True)
+        for index, cell in enumerate(nb.cells):
+            # A test the checker did not answer must fail: nbgrader gives full points to a
+            # test cell without an error output.
+            if is_test_cell(cell) and index not in self._answered:
+                cell.outputs = [nbformat.v4.new_output(
+                    "error", ename="NotGraded", evalue="grading stopped before this test ran",
+                    traceback=[])]
+        self._finish(nb, record, start)
+        RUNS[f"{path}/{info.get('notebook')}"] = record
+        self.set_widgets_metadata()
+        return self.nb, self.resources
+
+    def _run_cells(self, nb, record: dict, deadline: float) -> None:
+        limits = self._limits
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            label = cell_label(cell, index)
+            t0 = time.monotonic()
+            remaining = deadline - t0
+            if remaining <= 0 and self._gone is None:
+                self._gone = (_TIMED_OUT, f"ran past the notebook's {limits.notebook_timeout} s "
+                                          f"limit; cells from {label} on were not run")
+                self._events.append(f"the notebook {self._gone[1]}")
+                run_sync(self.km.shutdown_kernel)(now=True)
+            if is_test_cell(cell):
+                cell.outputs = self._run_test(cell, label, t0 + min(limits.cell_timeout,
+                                                                   max(remaining, 1)))
+                cell.execution_count = None
+                self._answered.add(index)
+            else:
+                before = self._gone
+                status = self._run_in_kernel(cell, index, min(limits.cell_timeout, max(remaining, 1)))
+                if status == "timeout":
+                    self._timeouts.append(f"{label} ran longer than {int(self.timeout)} s and was "
+                                          f"interrupted")
+                    if before is None and self._gone is not None:
+                        self._events.append(f"{label} {self._gone[1]}; the cells after it did not run")
+                elif status == "dead":
+                    why = self._gone[1] if self._gone else "is not running"
+                    if before is None:
+                        self._events.append(f"the kernel {why} in {label}; the cells after it "
+                                            f"did not run")
+                    cell.outputs = list(cell.get("outputs", [])) + [nbformat.v4.new_output(
+                        "error", ename="KernelNotRunning",
+                        evalue=f"not run: the notebook's kernel {why}", traceback=[])]
+                if is_readonly_code(cell) and index not in self._sent:
+                    self._checker.exec_readonly(cell.source, label)
+            record["cell_seconds"][label] = round(time.monotonic() - t0, 3)
+
+    def _probe(self, baseline) -> list[str]:
+        trusted = self._checker.fingerprint()
+        names = sorted(trusted.get("names", {}))
+        seen = self._ask_kernel({"op": "probe", "names": names})
+        if not isinstance(seen, dict) or baseline is None:
+            return ["the grader's integrity probe got no answer from the kernel "
+                    "(IPython or the import system was altered)"]
+        try:
+            return (fingerprint.compare_modules(trusted.get("modules", {}), seen.get("modules", {}))
+                    + fingerprint.compare_names(trusted.get("names", {}), seen.get("names", {}))
+                    + fingerprint.compare_hooks(baseline, seen.get("hooks", {})))
+        except (AttributeError, TypeError):
+            return ["the kernel's answer to the integrity probe was malformed"]
+
+    def _finish(self, nb, record: dict, start: float) -> None:
+        record["seconds"] = round(time.monotonic() - start, 3)
+        reasons = self._timeouts[:3] + self._events
+        if len(self._timeouts) > 3:
+            reasons.insert(3, f"and {len(self._timeouts) - 3} more timeouts")
+        labels = [cell_label(nb.cells[i], i) for i in sorted(self._truncated) if i >= 0]
+        if labels:
+            reasons.append(f"output cut at {self._limits.output_kb} KiB in {', '.join(labels[:5])}")
+        if record["status"] == "graded":  # a grading error (crashed) stays
+            if self._gone is not None:
+                record["status"] = self._gone[0]
+            elif self._timeouts:
+                record["status"] = _TIMED_OUT
+        record["reasons"] = reasons + record["reasons"]
+
+
+# A checker runs only the instructor's code, on data: after a notebook it can serve the
+# next notebook of the same assignment with a fresh namespace (each notebook's setup cell
+# seeds again), which saves importing the framework twice per submission.
+_IDLE: dict = {}
+MAX_CHECKER_USES = 50
+MAX_IDLE_CHECKERS = 2
+
+
+def _take_checker(key, xdir: Path, cwd: Path, limits: Limits):
+    from course.trusted import Checker, CheckerError
+    idle = _IDLE.pop(key, None)
+    if idle is not None and idle.alive() and idle.uses < MAX_CHECKER_USES:
+        try:
+            idle.reset(xdir, cwd, max_output=limits.output_kb * 1024,
+                       max_bytes=limits.transfer_mb * MiB)
+            idle.uses += 1
+            return idle
+        except CheckerError:
+            idle.close()
+    elif idle is not None:
+        idle.close()
+    env = {**os.environ, **KERNEL_ENV, "MPLBACKEND": "Agg"}
+    checker = Checker(xdir, cwd, env=env, max_output=limits.output_kb * 1024,
+                      max_bytes=limits.transfer_mb * MiB)
+    checker.uses = 1
+    return checker
+
+
+def _give_back_checker(key, checker, *, ok: bool) -> None:
+    if not ok or not checker.alive():
+        checker.close()
+        return
+    old = _IDLE.pop(key, None)
+    if old is not None:
+        old.close()
+    if not _IDLE:
+        import atexit
+        atexit.register(lambda: [c.close() for c in list(_IDLE.values())])
+    _IDLE[key] = checker
+    while len(_IDLE) > MAX_IDLE_CHECKERS:  # each holds a framework in memory
+        _IDLE.pop(next(iter(_IDLE))).close()
+
+
+def _content_size(content: dict) -> int:
+    if "text" in content:
+        return len(content["text"])
+    size = 0
+    for value in (content.get("data") or {}).values():
+        size += len(value) if isinstance(value, str) else len(str(value))
+    size += sum(len(line) for line in content.get("traceback", []) or [])
+    return size
+
+
+class RestoreLockedCells(NbGraderPreprocessor):
+    """Before execution: every locked cell of the source, with its exact nbgrader metadata.
+
+    nbgrader restores the *source* of locked cells and can re-add deleted *grade* cells;
+    a deleted read-only cell, or a test cell whose ``grade``/``solution`` flags were
+    flipped, would otherwise slip through (a flipped test cell would run hidden tests in
+    the student's kernel, and nbgrader itself stops on its "inconsistent checksums").
+    Runs before OverwriteCells, right after DeduplicateIds.
+    """
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook
+        nbg = resources["nbgrader"]
+        with Gradebook(nbg["db_url"]) as gb:
+            source = gb.find_notebook(nbg["notebook"], nbg["assignment"])
+            grade_ids = {c.name: float(c.max_score) for c in source.grade_cells}
+            solution_ids = {c.name for c in source.solution_cells}
+            cells = [(c.name, c.cell_type, c.locked, c.source, c.checksum)
+                     for c in source.source_cells]
+        order = [c[0] for c in cells]
+        present = {c.metadata.get("nbgrader", {}).get("grade_id"): i
+                   for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id")}
+        for pos, (name, cell_type, locked, src, checksum) in enumerate(cells):
+            if not locked or name in present:
+                continue
+            new = nbformat.v4.new_code_cell(src) if cell_type == "code" \
+                else nbformat.v4.new_markdown_cell(src)
+            new.metadata["nbgrader"] = {"grade_id": name, "locked": True}
+            prev = next((present[p] for p in reversed(order[:pos]) if p in present), -1)
+            nb.cells.insert(prev + 1, new)
+            present = {c.metadata.get("nbgrader", {}).get("grade_id"): i
+                       for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id")}
+        sources = {c[0]: c for c in cells}
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader") == {}:  # DeduplicateIds' leftovers fail validation
+                del cell.metadata["nbgrader"]
+            meta = cell.metadata.get("nbgrader", {})
+            gid = meta.get("grade_id")
+            if gid not in sources:
+                continue
+            name, cell_type, locked, src, checksum = sources[gid]
+            new_meta = {"grade_id": gid, "locked": bool(locked), "schema_version": 3,
+                        "grade": gid in grade_ids, "solution": gid in solution_ids,
+                        "task": False, "checksum": checksum}
+            if gid in grade_ids:
+                new_meta["points"] = grade_ids[gid]
+            cell.metadata["nbgrader"] = new_meta
+            if locked:
+                cell.source = src
+        return nb, resources
+
+
+def nbgrader_overrides(*, sandbox: bool = True, limits: dict | None = None):
+    """nbgrader configuration that makes ``autograde`` use the guarded execution."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader import preprocessors as pp
+    from traitlets.config import Config
+
+    c = Config()
+    c.Autograde.sanitize_preprocessors = [pp.ClearOutput, pp.DeduplicateIds, RestoreLockedCells,
+                                          pp.OverwriteKernelspec, pp.OverwriteCells,
+                                          pp.CheckCellMetadata]
+    c.Autograde.autograde_preprocessors = [GuardedExecute, pp.IgnorePattern,
+                                           ClearMetadataPreprocessor, pp.LimitOutput,
+                                           pp.SaveAutoGrades, pp.AssignLatePenalties,
+                                           pp.CheckCellMetadata]
+    c.GuardedExecute.sandbox = sandbox
+    c.GuardedExecute.limit_overrides = dict(limits or {})
+    return c
