@@ -22,7 +22,7 @@ import sys
 MAGIC = b"COURSEWIRE1\n"
 MAX_DEPTH = 40
 MAX_ITEMS = 200_000
-_ARRAY_KINDS = set("biufc")
+_ARRAY_KINDS = set("biufcUS")  # numbers, bools and fixed-width strings: never objects
 
 
 class WireError(ValueError):
@@ -48,7 +48,7 @@ class _Encoder:
         arr = np.asarray(arr)
         arr = arr if arr.flags.c_contiguous else arr.copy(order="C")  # ascontiguousarray makes 0-d 1-d
         if arr.dtype.kind not in _ARRAY_KINDS or arr.dtype.hasobject:
-            raise WireError(f"arrays of dtype {arr.dtype} cannot be sent (numbers and bools only)")
+            raise WireError(f"arrays of dtype {arr.dtype} cannot be sent (numbers, bools and strings only)")
         data = arr.tobytes()
         self.size += len(data)
         if self.size > self.max_bytes:

@@ -126,3 +126,12 @@ def test_student_exceptions_keep_their_names():
     exc = _student_exception("CheckFailed", "no")
     assert type(exc).__name__ == "CheckFailed" and not isinstance(exc, AssertionError)
     assert type(_student_exception("KeyboardInterrupt", "")).__name__ == "StudentCodeTimeout"
+
+
+def test_string_arrays_cross_but_object_arrays_never_do():
+    groups = np.array(["African-American", "Caucasian", "Hispanic"])
+    back = roundtrip({"g": groups, "b": np.array([b"x", b"yz"])})
+    assert back["g"].dtype == groups.dtype and list(back["g"]) == list(groups)
+    assert list(back["b"]) == [b"x", b"yz"]
+    with pytest.raises(wire.WireError, match="cannot be sent"):
+        wire.dumps(np.array(["a", 1], dtype=object))
