@@ -303,6 +303,13 @@ class Journal:
                           {"u": self.unit}).fetchall()
         return {k: json.loads(r) for k, r in rows}
 
+    def latest(self, db) -> dict:
+        """{student: their most recently applied record}."""
+        records = {}
+        for rec in sorted(self.applied(db).values(), key=lambda r: r["applied_at"]):
+            records[rec["student"]] = rec
+        return records
+
     @staticmethod
     def insert(db, record: dict) -> None:
         from sqlalchemy import text
@@ -676,9 +683,7 @@ def grade_batch(unit: Unit, submissions: list, workspace: Path, *, workers: int 
             finally:
                 if executor is None:
                     ex.close()
-            records = {}
-            for rec in sorted(journal.applied(gb.db).values(), key=lambda r: r["applied_at"]):
-                records[rec["student"]] = rec
+            records = journal.latest(gb.db)
     return BatchResult(done, skipped, records, time.monotonic() - start,
                        getattr(ex, "name", "serial"))
 

@@ -13,10 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
-def _workspace(args) -> Path:
-    from course.layout import Layout
-    return Path(args.workspace) if getattr(args, "workspace", None) else Layout.default().workspace
+from course.cli import _workspace
 
 
 def cmd_grade(args) -> int:
@@ -52,19 +49,14 @@ def cmd_report(args) -> int:
     from course import grading
     from course.layout import find_unit
     from course.report import format_summary, write_report
-    import json
+    from nbgrader.api import Gradebook
+    from course.batch import Journal
     unit = find_unit(args.unit)
     ws = _workspace(args)
     rows = grading.read_grades(unit, ws)
-    records = {}
-    journal = ws / "grading-journal" / f"{unit.slug}.jsonl"
-    if journal.exists():
-        for line in journal.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            records[rec["student"]] = rec
+    with Gradebook(f"sqlite:///{ws / 'gradebook.db'}") as gb:
+        Journal.ensure_table(gb.db)
+        records = Journal(ws, unit.slug).latest(gb.db)
     paths = write_report(unit, ws, rows, records)
     print(format_summary(paths["summary"]))
     print(f"report: {paths['html']}")
