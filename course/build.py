@@ -6,6 +6,7 @@ written only when their bytes change, so a no-op build leaves git clean.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +24,12 @@ class BuildReport:
     executed: dict = field(default_factory=dict)   # path -> RunStats
     written: list = field(default_factory=list)    # paths whose bytes changed
     skipped: list = field(default_factory=list)    # lessons already fresh
+    removed: list = field(default_factory=list)    # demo folders of fixtures that are gone
 
     def summary(self) -> str:
+        removed = f", {len(self.removed)} stale demo folder(s) removed" if self.removed else ""
         return (f"{len(self.executed)} notebook(s) executed, {len(self.written)} file(s) "
-                f"written, {len(self.skipped)} lesson(s) already fresh")
+                f"written, {len(self.skipped)} lesson(s) already fresh{removed}")
 
 
 def _same_cells(a, b) -> bool:
@@ -83,6 +86,12 @@ def build_assignments(unit: Unit, report: BuildReport) -> None:
     for path, text in fixtures.demo_texts(unit).items():
         if src.write_if_changed(path, text):
             report.written.append(path)
+    for folder in fixtures.stale_demo_folders(unit):
+        # a fixture removed from fixtures.yml: its old submission would still be graded
+        shutil.rmtree(folder)
+        if not any(folder.parent.iterdir()):
+            folder.parent.rmdir()
+        report.removed.append(folder)
 
 
 def build(units: list[Unit] | None = None, *, force: bool = False,

@@ -42,6 +42,8 @@ def stale_files(unit: Unit) -> list[str]:
     for path, text in generated.items():
         if not path.exists() or path.read_text() != text:
             problems.append(f"{layout.rel(path)}: differs from a fresh build")
+    for folder in fixtures.stale_demo_folders(unit):
+        problems.append(f"{layout.rel(folder)}: no fixture writes it any more (course build removes it)")
     return problems
 
 

@@ -93,6 +93,13 @@ def demo_path(unit: Unit, fx: Fixture) -> Path:
     return unit.layout.demo / "submitted" / fx.student / unit.slug / NOTEBOOKS[fx.framework]
 
 
+def stale_demo_folders(unit: Unit) -> list[Path]:
+    """Demo-submission folders of ``unit`` that no fixture writes any more (removed or renamed)."""
+    keep = {demo_path(unit, fx).parent for fx in load(unit)}
+    root = unit.layout.demo / "submitted"
+    return sorted(p for p in root.glob(f"*/{unit.slug}") if p.is_dir() and p not in keep)
+
+
 def demo_texts(unit: Unit) -> dict:
     """{autograder/demo/submitted/<student>/<unit>/<fw>.ipynb: text} for every fixture."""
     out = {}

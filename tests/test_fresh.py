@@ -59,3 +59,21 @@ def test_build_skips_fresh_lessons(repo_copy):
     build_lessons(unit, report)
     assert report.executed == {} and len(report.skipped) == 2 and report.written == []
     assert before == {fw: unit.lesson(fw).read_bytes() for fw in ("pytorch", "tensorflow")}
+
+
+def test_demo_folders_of_removed_fixtures_are_caught_and_removed(repo_copy):
+    from course.build import build_assignments
+
+    unit = Unit(UNITS[0].slug, repo_copy)
+    demo = repo_copy.demo / "submitted"
+    kept = demo / "reference-pytorch" / unit.slug / "pytorch.ipynb"
+    gone = demo / "renamed-fixture" / unit.slug / "pytorch.ipynb"
+    gone.parent.mkdir(parents=True)
+    gone.write_bytes(kept.read_bytes())
+    assert checks.stale_files(unit) == [
+        f"autograder/demo/submitted/renamed-fixture/{unit.slug}: no fixture writes it any more "
+        "(course build removes it)"]
+    report = BuildReport()
+    build_assignments(unit, report)
+    assert report.removed == [gone.parent] and not (demo / "renamed-fixture").exists()
+    assert kept.exists() and checks.stale_files(unit) == []
