@@ -158,11 +158,17 @@ class GuardedExecute(Execute):
             return "dead"
         self.timeout = max(1, int(timeout))
         self._timed_out = False
+        # nbclient stores the executed cell at nb.cells[index]: for the grader's own cells
+        # (index -1) that would replace the notebook's last cell, a test cell included
+        last = self.nb.cells[-1] if index < 0 and self.nb.cells else None
         try:
             self.execute_cell(cell, index, store_history=index >= 0)
         except DeadKernelError:
             self._gone = (_CRASHED, self._crash_reason())
             return "dead"
+        finally:
+            if last is not None:
+                self.nb.cells[-1] = last
         if self._timed_out:
             return "timeout"
         return "ok"

@@ -131,3 +131,40 @@ def test_missing_submissions_folder_is_a_clear_error(graded, tmp_path):
     with pytest.raises(grading.GradingError, match="does not exist"):
         grading.grade(graded["unit"], submissions=tmp_path / "nope", workspace=tmp_path / "ws",
                       progress=False)
+
+
+def test_autograded_notebooks_keep_every_cell(graded):
+    """The grader's own requests to the kernel never take the place of a notebook cell."""
+    unit = graded["unit"]
+    for fx in graded["fixtures"]:
+        released = nbformat.read(unit.assignment(fx.framework), as_version=4)
+        autograded = nbformat.read(graded["workspace"] / "autograded" / fx.student / unit.slug
+                                   / NOTEBOOKS[fx.framework], as_version=4)
+        assert [c.cell_type for c in autograded.cells] == [c.cell_type for c in released.cells]
+        assert autograded.cells[-1].source == released.cells[-1].source, fx.student
+
+
+def test_a_hidden_test_as_the_last_cell_is_graded(tmp_path):
+    """A notebook may end with a test cell; it once vanished from the graded notebook."""
+    import os
+    import shutil
+
+    from conftest import copy_repo
+    from course.build import BuildReport, build_assignments
+    from course.layout import Unit
+
+    unit = Unit("01-activations", copy_repo(tmp_path / "repo"))
+    text = unit.assignment_source.read_text()
+    unit.assignment_source.write_text(text[:text.index("## Before you submit")])
+    build_assignments(unit, BuildReport())
+    for fw in NOTEBOOKS:
+        last = nbformat.read(unit.assignment(fw), as_version=4).cells[-1]
+        assert last.metadata["nbgrader"]["grade_id"] == "test_dead_fraction_hidden"
+    folder = tmp_path / "submitted"
+    for student in ("reference-pytorch", "reference-tensorflow"):
+        shutil.copytree(unit.layout.demo / "submitted" / student, folder / student)
+    result = grading.grade(unit, submissions=folder, workspace=tmp_path / "ws", progress=False,
+                           workers=2, report=False,
+                           sandbox=os.environ.get("COURSE_NO_SANDBOX") != "1", log=lambda line: None)
+    for row in result.rows:
+        assert (row.status, row.score, row.parts["test_dead_fraction_hidden"]) == ("graded", 20, 2)
