@@ -5,7 +5,8 @@ What a sandboxed process sees and may do:
 * a **read-only** view of the system made of an allow-list: ``/usr`` (and its ``/bin``
   ``/lib`` links), ``/etc``, ``/sys``, the Python installation, the virtual environment,
   the ``course`` package alone (not the repository around it: no solutions, unit sources,
-  fixtures, gradebook or other submissions) and the course's data mirrors;
+  fixtures, gradebook or other submissions), the data registry file (so the data layer
+  finds the same data sets as the grader) and the course's data mirrors;
 * a private, size-limited ``/tmp`` (also its home and working folder) and one private
   exchange folder for the kernel's IPC sockets; nothing it writes reaches the disk;
 * **no network** (a new network namespace: loopback only, not the host's), its own PID,
@@ -297,6 +298,14 @@ def _data_dirs() -> list[Path]:
     return dirs
 
 
+def _registry_file() -> Path | None:
+    """The data registry the grader reads. The kernel must read the same one: in a
+    repository it lives in datasets/, outside the folders a sandbox sees otherwise."""
+    from course.data.registry import default_registry_path
+    path = default_registry_path().expanduser().resolve()
+    return path if path.is_file() else None
+
+
 class Sandbox:
     """One sandbox (one notebook's kernel): its folders, user, cgroup and command line."""
 
@@ -321,6 +330,9 @@ class Sandbox:
         self.workdir_files = [Path(p) for p in workdir_files]
         self.read_only = [*_python_roots(), COURSE_PACKAGE, *_data_dirs(),
                           *[Path(p).resolve() for p in extra_read_only]]
+        self.registry = _registry_file()
+        if self.registry and not any(self.registry.is_relative_to(p) for p in self.read_only):
+            self.read_only.append(self.registry)      # that file alone, not the folder
         self.group = ResourceGroup.create(limits, f"course-sandbox-{os.getpid()}-{uuid.uuid4().hex[:8]}") \
             if self.root else None
         self._stderr = deque(maxlen=200)
@@ -337,6 +349,8 @@ class Sandbox:
             "COURSE_DATA_OFFLINE": "1",
             "COURSE_DATA_MIRROR": os.pathsep.join(str(p) for p in _data_dirs()),
         }
+        if self.registry:
+            env["COURSE_DATA_REGISTRY"] = str(self.registry)
         env.update(extra or {})
         return env
 

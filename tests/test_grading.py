@@ -25,6 +25,18 @@ def test_every_fixture_scores_exactly_as_expected(graded):
     assert graded["problems"] == []
 
 
+def test_honest_fixtures_raise_no_alarm(graded):
+    """Only a fixture that edits test cells is reported as tampered. Any other finding
+    (a read-only name that differs between the kernel and the checker, e.g. a data cell
+    that fails in the sandbox) would be a false alarm on every student."""
+    for fx in graded["fixtures"]:
+        row = graded["rows"][fx.student]
+        if fx.tests:
+            assert row.status == "tampered" and "was edited" in row.reason, fx.student
+        else:
+            assert (row.status, row.reason) == ("graded", ""), fx.student
+
+
 def test_fixture_kinds_are_all_there(graded):
     """The checklist's minimum: per framework a reference, an untouched version and at
     least two realistic wrong submissions."""

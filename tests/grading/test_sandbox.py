@@ -48,7 +48,7 @@ def test_only_the_allow_list_is_visible_and_nothing_is_writable(tmp_path):
         print("uid", os.getuid(), "caps", open("/proc/self/status").read().split("CapEff:")[1].split()[0])
     """)
     assert code == 0, err
-    assert "listing ['course']" in out
+    assert "listing ['course', 'datasets']" in out       # datasets/: the registry file alone
     exists = [line for line in out.splitlines() if line.startswith("exists")]
     assert len(exists) == 6 and all(line.endswith("False") for line in exists)
     allowed = [str(p) for p in sandbox._python_roots() + sandbox._data_dirs()]
@@ -59,6 +59,21 @@ def test_only_the_allow_list_is_visible_and_nothing_is_writable(tmp_path):
     uid = int(out.split("uid ")[1].split()[0])
     assert uid != 0 and "caps 0000000000000000" in out
     assert not (root / "new.txt").exists() and not Path(f"/tmp/sandbox-only-{name}").exists()
+
+
+def test_the_data_layer_reads_the_graders_registry():
+    """A notebook's data cells must work in the sandbox: the registry lives in the
+    repository's datasets/ folder, which is otherwise out of sight."""
+    from course.data.registry import load_registry
+    code, out, err = run_py("""
+        import os
+        from course.data.registry import load_registry, default_registry_path
+        print("registry", default_registry_path(), len(load_registry().entries))
+        print("datasets/", sorted(os.listdir(os.path.dirname(str(default_registry_path())))))
+    """)
+    assert code == 0, err
+    assert f"registry {sandbox._registry_file()} {len(load_registry().entries)}" in out
+    assert "datasets/ ['registry.toml']" in out
 
 
 def test_no_network_not_even_the_graders_loopback():
