@@ -156,7 +156,6 @@ def grade_submission(task: dict, template: bytes | None = None) -> dict:
 def _grade_into(result: dict, task: dict, template: bytes) -> None:
     import nbformat
     from course import grading, integrity
-    from course.guarded import RUNS
 
     unit, student = task["unit"], task["student"]
     base = _unpacked(template)
@@ -177,7 +176,6 @@ def _grade_into(result: dict, task: dict, template: bytes) -> None:
                                              "reason": f"{name} was not submitted"}
                 continue
             released = nbformat.read(work / "release" / unit / name, as_version=4)
-            source = nbformat.read(work / "source" / unit / name, as_version=4)
             try:
                 nb = integrity.read_notebook(data, name)
                 integrity.check_is_assignment(nb, released, name)
@@ -185,23 +183,50 @@ def _grade_into(result: dict, task: dict, template: bytes) -> None:
                 result["notebooks"][name] = {"status": "invalid notebook", "score": 0.0,
                                              "grades": {}, "reason": str(exc)}
                 continue
-            result["notebooks"][name] = {"findings": integrity.findings(
-                nb, released, integrity.hidden_test_ids(source))}
+            result["notebooks"][name] = {}
+            # Only the notebooks enter the grading folder (intake named any other file).
             (dest / name).write_bytes(data)
             to_grade.append(name)
         if not to_grade:
             return
-        api = grading._api(work, sandbox=task.get("sandbox", True), limits=task.get("limits"))
-        with grading._kernel_env(), contextlib.redirect_stdout(io.StringIO()), \
+        api = grading.nbgrader_api(work, sandbox=task.get("sandbox", True),
+                                   limits=task.get("limits"))
+        with grading.quiet_kernels(), contextlib.redirect_stdout(io.StringIO()), \
                 warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*not in session.*")
             outcome = api.autograde(unit, student, force=True, create=True)
-        _read_back(result, work, unit, student, to_grade, RUNS, outcome)
+            _read_back(result, work, unit, student, to_grade, outcome)
+            _write_feedback(result, api, work, unit, student, to_grade,
+                            zero=task.get("on_tamper") == "zero")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _read_back(result, work: Path, unit: str, student: str, graded: list, runs: dict, outcome) -> None:
+def outcome_of(run: dict) -> tuple[str, str]:
+    """A notebook's status and reason from the grader's record of it (the autograded
+    notebook's metadata, course/guarded.py): tampering first, then how the run ended,
+    then the notes (files left out, a pasted test cell)."""
+    findings, reasons = list(run.get("findings") or []), list(run.get("reasons") or [])
+    notes, status = list(run.get("notes") or []), run.get("status") or "crashed"
+    if findings:
+        also = [f"also {status}"] if status != "graded" else []
+        return "tampered", "; ".join(findings + reasons + also + notes)
+    return status, "; ".join(reasons + notes)
+
+
+def read_record(path: Path) -> dict | None:
+    """The grader's record kept in an autograded notebook, or None (not graded by us)."""
+    import nbformat
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - unreadable: not ours
+        return None
+    run = (nb.metadata.get("course") or {}).get("grading") if isinstance(
+        nb.metadata.get("course"), dict) else None
+    return run if isinstance(run, dict) and run.get("status") in STATUSES else None
+
+
+def _read_back(result, work: Path, unit: str, student: str, graded: list, outcome) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
     autograded = work / "autograded" / student / unit
@@ -210,9 +235,9 @@ def _read_back(result, work: Path, unit: str, student: str, graded: list, runs: 
         for name in graded:
             entry = result["notebooks"][name]
             stem = Path(name).stem
-            run = runs.pop(f"{autograded}/{stem}", None)
             path = autograded / name
-            if run is None or not path.exists():
+            run = read_record(path) if path.exists() else None
+            if run is None:
                 entry.update(status="invalid notebook", score=0.0, grades={},
                              reason=_nbgrader_reason(log, name))
                 continue
@@ -220,7 +245,7 @@ def _read_back(result, work: Path, unit: str, student: str, graded: list, runs: 
                 nb = gb.find_submission_notebook(stem, unit, student)
             except MissingEntry:
                 entry.update(status="crashed", score=0.0, grades={},
-                             reason="grading error: no grades were recorded")
+                             reason="grading error (not the student's): no grades were recorded")
                 continue
             entry["grades"] = {g.name: {"auto_score": _num(g.auto_score),
                                         "max_score": float(g.max_score),
@@ -230,16 +255,50 @@ def _read_back(result, work: Path, unit: str, student: str, graded: list, runs: 
             entry["late_penalty"] = _num(nb.late_submission_penalty)
             entry["score"] = float(nb.score)
             entry["max_score"] = float(nb.max_score)
-            entry["run"] = {k: run[k] for k in ("seconds", "peak_mb", "cell_seconds",
-                                                 "checker_errors", "sandboxed")}
+            entry["run"] = {k: run.get(k) for k in ("seconds", "peak_mb", "cell_seconds",
+                                                     "checker_errors", "sandboxed")}
             entry["autograded"] = path.read_text()
-            entry["findings"] = entry.get("findings", []) + run["findings"]
-            entry["reason"] = "; ".join(run["reasons"])
-            entry["status"] = run["status"]
-            if entry["findings"]:
-                entry["status"] = "tampered"
-                entry["reason"] = "; ".join(entry["findings"] + run["reasons"]
-                                            + ([f"also {run['status']}"] if run["status"] != "graded" else []))
+            entry["findings"] = list(run.get("findings") or [])
+            entry["metadata_only"] = bool(run.get("metadata_only", True))
+            entry["status"], entry["reason"] = outcome_of(run)
+
+
+def _write_feedback(result, api, work: Path, unit: str, student: str, graded: list, *,
+                    zero: bool) -> None:
+    """The student's feedback pages, made here in the worker from its private gradebook
+    (scores as the coordinator will apply them). A page that cannot be made is that
+    notebook's problem alone: its status says so, the rest of the class is unaffected."""
+    from nbgrader.api import Gradebook
+    if zero:
+        with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
+            for name in graded:
+                if _zeroed(result["notebooks"][name], "zero"):
+                    nb = gb.find_submission_notebook(Path(name).stem, unit, student)
+                    for grade in nb.grades:
+                        grade.auto_score = 0.0
+                    gb.db.commit()
+    if not any(result["notebooks"][n].get("autograded") for n in graded):
+        return
+    outcome = api.generate_feedback(unit, student, force=True)
+    log = ((outcome.get("error") or "") + "\n" + (outcome.get("log") or "")).strip()
+    for name in graded:
+        entry = result["notebooks"][name]
+        if not entry.get("autograded"):
+            continue
+        page = work / "feedback" / student / unit / f"{Path(name).stem}.html"
+        if page.is_file():
+            entry["feedback"] = page.read_text()
+            continue
+        why = _nbgrader_reason(log, name).replace("could not be graded", "got no feedback page")
+        entry["status"] = "crashed"
+        entry["reason"] = "; ".join(r for r in (entry.get("reason"), f"grading error (not the "
+                                    f"student's): {why}") if r)
+
+
+def _zeroed(entry: dict, on_tamper: str) -> bool:
+    """--on-tamper zero gives a tampered notebook 0, unless metadata edits were all it did."""
+    return on_tamper == "zero" and entry.get("status") == "tampered" \
+        and not entry.get("metadata_only", False)
 
 
 def _nbgrader_reason(log: str, name: str) -> str:
@@ -362,7 +421,7 @@ class Journal:
 def journal_summary(result: dict) -> dict:
     """The journal's record of a result: everything but the notebooks' full text."""
     out = {k: v for k, v in result.items() if k != "notebooks"}
-    out["notebooks"] = {n: {k: v for k, v in e.items() if k != "autograded"}
+    out["notebooks"] = {n: {k: v for k, v in e.items() if k not in ("autograded", "feedback")}
                         for n, e in result["notebooks"].items()}
     return out
 
@@ -414,12 +473,15 @@ def apply_result(gb, journal: Journal, workspace: Path, result: dict, submission
             _write_atomic(submitted / name, Path(src).read_bytes())
         if submission.timestamp:
             _write_atomic(submitted / "timestamp.txt", submission.timestamp.encode())
+    feedback = workspace / "feedback" / student / unit
     for name in NOTEBOOKS.values():
-        text = result["notebooks"].get(name, {}).get("autograded")
-        if text is not None:
-            _write_atomic(autograded / name, text.encode())
-        elif (autograded / name).exists():
-            (autograded / name).unlink()  # from an earlier submission: no longer graded
+        entry = result["notebooks"].get(name, {})
+        page = feedback / f"{Path(name).stem}.html"
+        for path, text in ((autograded / name, entry.get("autograded")), (page, entry.get("feedback"))):
+            if text is not None:
+                _write_atomic(path, text.encode())
+            elif path.exists():
+                path.unlink()  # from an earlier submission: no longer graded
     record = journal_summary(result)
     record["applied_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record["on_tamper"] = on_tamper
@@ -432,7 +494,7 @@ def apply_result(gb, journal: Journal, workspace: Path, result: dict, submission
         for nb in sub.notebooks:
             entry = result["notebooks"].get(f"{nb.name}.ipynb", {})
             grades = entry.get("grades") or {}
-            zero = entry.get("status") == "tampered" and on_tamper == "zero"
+            zero = _zeroed(entry, on_tamper)
             for grade in nb.grades:
                 g = grades.get(grade.name)
                 if g is None or zero:
@@ -446,8 +508,9 @@ def apply_result(gb, journal: Journal, workspace: Path, result: dict, submission
                 comment.auto_comment = (entry.get("comments") or {}).get(comment.name)
             nb.late_submission_penalty = entry.get("late_penalty")
             max_total = max(max_total, float(nb.max_score))
-        if on_tamper == "zero" and result["status"] == "tampered":
-            record["score"] = 0.0
+        if any(_zeroed(e, on_tamper) for e in result["notebooks"].values()):
+            record["score"] = max((0.0 if _zeroed(e, on_tamper) else float(e.get("score") or 0.0))
+                                  for e in result["notebooks"].values())
         record["max_score"] = max_total
         Journal.insert(db, record)
     journal.append([record])
@@ -666,6 +729,7 @@ def grade_batch(unit: Unit, submissions: list, workspace: Path, *, workers: int 
                 tasks.append({"key": key, "unit": unit.slug, "student": sub.student,
                               "digest": digest, "timestamp": sub.timestamp,
                               "notes": list(sub.notes), "files": data, "sandbox": sandbox,
+                              "on_tamper": on_tamper,
                               # all of them: a worker elsewhere need not have units/
                               "limits": unit_limits.as_dict()})
             if skipped:

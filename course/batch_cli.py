@@ -42,6 +42,12 @@ def cmd_grade(args) -> int:
     print(f"grades CSV: {result.csv}\nfeedback:   {result.feedback_dir}")
     if result.report:
         print(f"report:     {result.report['html']}")
+    if result.failures:
+        # Not the students' doing: the grader could not finish these; exit 1 says so.
+        print(f"\n{len(result.failures)} problem(s) on the grader's side:", file=sys.stderr)
+        for line in result.failures:
+            print(f"  {line[:300]}", file=sys.stderr)
+        return 1
     return 0
 
 

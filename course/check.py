@@ -2,8 +2,11 @@
 
 They accept PyTorch tensors, TensorFlow tensors, NumPy arrays, lists and Python
 numbers alike, and fail with an :class:`CheckFailed` (an ``AssertionError``) whose
-message says *what* is wrong (shape, dtype, which values, how far off) and, with
-``reveal=False`` (hidden tests), never prints the expected values themselves.
+message says *what* is wrong (shape, dtype, how many and which values, the kind of
+error: a flipped sign, a constant factor, transposed, too large ...) and never an
+expected value, not even through the size of the error (for a single number, the error
+and the student's own value give the answer). ``reveal=True`` (visible tests) adds the
+student's own values.
 """
 from __future__ import annotations
 
@@ -65,8 +68,8 @@ def assert_close(actual: Any, expected: Any, *, name: str = "result", rtol: floa
                  atol: float = 1e-6, hint: str | None = None, reveal: bool = True) -> None:
     """Fail unless ``actual`` matches ``expected`` in shape and values (within tolerance).
 
-    ``reveal=False`` keeps the expected values out of the message: use it in hidden
-    tests, so a failure teaches without handing over the answer.
+    The message never holds an expected value. ``reveal=False`` (hidden tests) also
+    leaves out the student's own values, which the hidden inputs produced.
     """
     got = to_numpy(actual, name=name)
     want = to_numpy(expected, name="expected")
@@ -82,15 +85,48 @@ def assert_close(actual: Any, expected: Any, *, name: str = "result", rtol: floa
     ok = np.isclose(got_f, want_f, rtol=rtol, atol=atol, equal_nan=True)
     if ok.all():
         return
-    err = np.abs(got_f - want_f)
-    err = np.where(np.isnan(err), np.inf, err)  # also right for 0-d values
-    worst = np.unravel_index(int(np.argmax(np.where(ok, -1.0, err))), got.shape) if got.ndim else ()
-    where = f" at index {tuple(int(i) for i in worst)}" if got.ndim else ""
-    msg = (f"{name} is not right: {int((~ok).sum())} of {ok.size} value(s) differ; "
-           f"largest error {float(err.max()):.3g}{where} (tolerance {atol:g} + {rtol:g}·|expected|).")
-    if reveal:
-        msg += f"\n  got:      {_fmt(got_f)}\n  expected: {_fmt(want_f)}"
+    kind = _kind_of_error(got_f, want_f, ok, rtol, atol)
+    if got.ndim:
+        first = tuple(int(i) for i in np.argwhere(~ok)[0])
+        what = f"{int((~ok).sum())} of {ok.size} values differ (the first at index {first}); {kind}"
+    else:
+        what = f"it is {kind}" if kind in ("too large", "too small") else kind
+    msg = f"{name} is not right: {what} (tolerance {atol:g} + {rtol:g}·|expected|)."
+    if reveal:  # the student's own values only: expected values are never printed
+        msg += f"\n  got: {_fmt(got_f)}"
     raise CheckFailed(_with_hint(msg, hint))
+
+
+def _kind_of_error(got, want, ok, rtol, atol) -> str:
+    """What kind of mismatch it is, in words that give away no expected value (not even
+    through the size of the error: for a single number that would be the answer)."""
+    close = lambda a, b: bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))  # noqa: E731
+    if np.isnan(got).any() and not np.isnan(want).any():
+        return "it holds NaN where numbers are expected"
+    if got.size > 1 and close(got, -want) and not close(want, 0 * want):
+        return "the sign is flipped"   # (for one number, that and its value give the answer)
+    if got.size > 1:
+        if got.ndim == 2 and got.shape[0] == got.shape[1] and close(got.T, want) \
+                and not close(got, got.T):
+            return "it is transposed"
+        if close(np.sort(got, axis=None), np.sort(want, axis=None)):
+            return "the right values, in the wrong order"
+        nz = np.abs(want) > atol
+        if nz.sum() >= 3:
+            ratio = got[nz] / want[nz]
+            if np.allclose(ratio, ratio.flat[0], rtol=1e-6) and not np.isclose(ratio.flat[0], 1):
+                return "every value is off by the same factor (a missing or extra scale?)"
+        diff = got - want
+        if got.size >= 3 and np.allclose(diff, diff.flat[0], rtol=1e-6, atol=atol) \
+                and not np.isclose(diff.flat[0], 0):
+            return "every value is off by the same constant"
+    wrong = ~ok
+    above = int((got[wrong] > want[wrong]).sum())
+    if above == int(wrong.sum()):
+        return "too large" if got.size == 1 else "those are too large"
+    if above == 0:
+        return "too small" if got.size == 1 else "those are too small"
+    return "some too large, some too small"
 
 
 def assert_true(condition: bool, message: str, *, hint: str | None = None) -> None:

@@ -43,9 +43,11 @@ def cmd_check(args) -> int:
 
 def cmd_feedback(args) -> int:
     from course import grading
-    path = grading.write_feedback(find_unit(args.unit), _workspace(args))
+    path, failures = grading.write_feedback(find_unit(args.unit), _workspace(args))
     print(f"feedback: {path}")
-    return 0
+    for line in failures:
+        print(f"  failed: {line}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def cmd_export(args) -> int:

@@ -1,27 +1,64 @@
 """Feedback that helps without leaking: students see each test's name, points and
-failure message, never the hidden test code (nbgrader issues #917 and #1363).
+failure message, never the hidden test code (nbgrader issues #917 and #1363), its
+inputs, or what their own code printed or raised while a hidden test ran.
 
 nbgrader's feedback shows the autograded notebook, hidden tests and full tracebacks
 included (a traceback quotes the failing test line). These preprocessors run in
-``generate_feedback`` after the grades are read: hidden regions are cut from the
-source, the error output of every test cell is reduced to its message, and a notebook
-that did not simply run (timed out, crashed, invalid) starts with a note saying why.
+``generate_feedback`` after the grades are read:
+
+* :class:`FeedbackOutputs` puts in each test cell the student's view of its outputs that
+  the trusted checker recorded (course/trusted.py): what a hidden test printed, or made
+  the student's code print, is left out, and a hidden test's error keeps only the test's
+  own message; the autograded notebook (formgrader, the instructor) keeps everything;
+* :class:`HideHiddenTests` cuts the hidden regions from the source of test cells (and only
+  of test cells: a student's cell that merely *mentions* the markers is the student's text);
+* :class:`RedactTracebacks` reduces every test cell's error to its message;
+* :class:`GradingStatus` starts a notebook that did not simply run (timed out, crashed,
+  invalid) with a note saying why, from the grader's record in the notebook's metadata.
+
 Framework warnings on stderr never cost points (course/grading.py's IgnorePattern).
 """
 from __future__ import annotations
 
+import nbformat
 from nbconvert.preprocessors import Preprocessor
-from traitlets import Bool
 from nbgrader.preprocessors import ClearHiddenTests
+from traitlets import Bool
+
+PLACEHOLDER = "# (hidden tests ran here; their messages are below)"
+
+
+def _is_test_cell(cell) -> bool:
+    meta = cell.metadata.get("nbgrader") or {}
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+class FeedbackOutputs(Preprocessor):
+    """A test cell's outputs as the student may see them (see the module docstring)."""
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        course = cell.metadata.get("course")
+        if isinstance(course, dict) and "feedback_outputs" in course:
+            view = course.pop("feedback_outputs")
+            if _is_test_cell(cell) and isinstance(view, list):
+                cell.outputs = [nbformat.from_dict(o) for o in view if isinstance(o, dict)]
+        return cell, resources
 
 
 class HideHiddenTests(ClearHiddenTests):
-    """Cut ``### BEGIN/END HIDDEN TESTS`` regions, leaving a one-line placeholder."""
+    """Cut ``### BEGIN/END HIDDEN TESTS`` regions of test cells, leaving a placeholder."""
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and self._remove_hidden_test_region(cell):
-            cell.source = (cell.source.rstrip() + "\n# (hidden tests ran here; "
-                           "their messages are below)").lstrip()
+        if not _is_test_cell(cell):
+            return cell, resources
+        try:
+            removed = self._remove_hidden_test_region(cell)
+        except RuntimeError:  # unbalanced markers: show none of the cell's code
+            cell.source, removed = "", True
+        if removed:
+            cell.source = (cell.source.rstrip() + "\n" + PLACEHOLDER).lstrip()
         return cell, resources
 
 
@@ -31,12 +68,10 @@ class RedactTracebacks(Preprocessor):
     enabled = Bool(True).tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+        if _is_test_cell(cell):
             for out in cell.get("outputs", []):
                 if out.output_type == "error":
-                    message = f"{out.ename}: {out.evalue}"
-                    out.traceback = [message]
+                    out.traceback = [f"{out.ename}: {out.evalue}"]
         return cell, resources
 
 
@@ -45,35 +80,18 @@ _TOLD = {"timed out": "ran out of time", "crashed": "crashed", "invalid notebook
 
 
 class GradingStatus(Preprocessor):
-    """A first cell saying why grading stopped early, from the grading journal."""
+    """A first cell saying why grading stopped early (the grader's record of the run)."""
 
     enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb, resources):
-        import sqlite3
-        from course.batch import JOURNAL_TABLE
-        nbg = resources.get("nbgrader", {})
-        db = str(nbg.get("db_url", "")).replace("sqlite:///", "", 1)
-        try:
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-            try:
-                row = con.execute(f"SELECT status, record FROM {JOURNAL_TABLE} WHERE unit = ? AND "
-                                  f"student = ? ORDER BY applied_at DESC, rowid DESC LIMIT 1",
-                                  (nbg.get("assignment"), nbg.get("student"))).fetchone()
-            finally:
-                con.close()
-        except sqlite3.Error:
+        course = nb.metadata.get("course")
+        run = course.get("grading") if isinstance(course, dict) else None
+        if not isinstance(run, dict) or run.get("findings") or run.get("status") not in _TOLD:
             return nb, resources
-        if not row or row[0] not in _TOLD:
-            return nb, resources
-        import json
-        import nbformat
-        entry = json.loads(row[1]).get("notebooks", {}).get(f"{nbg.get('notebook')}.ipynb", {})
-        if entry.get("status") not in _TOLD:
-            return nb, resources
-        reason = entry.get("reason") or ""
+        reason = "; ".join(str(r) for r in run.get("reasons") or [])
         note = nbformat.v4.new_markdown_cell(
-            f"**Grading note: your notebook {_TOLD[entry['status']]}.** {reason}\n\n"
+            f"**Grading note: your notebook {_TOLD[run['status']]}.** {reason}\n\n"
             f"Tests after that point could not use your code. Run *Kernel → Restart & Run All* "
             f"before submitting, and keep each cell within the time limit.")
         nb.cells.insert(0, note)

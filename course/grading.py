@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from course import source as src
@@ -39,6 +39,7 @@ def nbgrader_config(root: Path, *, sandbox: bool = True, limits: dict | None = N
     from traitlets.config import Config
 
     c = Config()
+    root = Path(root).resolve()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = "open-dl-course"
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
@@ -50,11 +51,21 @@ def nbgrader_config(root: Path, *, sandbox: bool = True, limits: dict | None = N
     c.IgnorePattern.pattern = r"[\s\S]"
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.Exchange.root = str(root / "exchange")
+    # Only notebooks travel: `nbgrader submit` and `collect` carry the notebooks (and
+    # nbgrader's timestamp), and autograde / feedback copy no other file of a submission
+    # into their folders (a unit's folder, NN-slug, is skipped whole when copying "other
+    # files"; the notebooks are handled on their own). course/sanitize.py removes and
+    # names anything that still arrives.
+    c.CourseDirectory.include = ["*.ipynb", "timestamp.txt"]
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                                "[0-9][0-9]-*"]
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades
-    from course.feedback import GradingStatus, HideHiddenTests, RedactTracebacks
-    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, RedactTracebacks,
-                                        GradingStatus, CSSHTMLHeaderPreprocessor]
+    from course.feedback import (FeedbackOutputs, GradingStatus, HideHiddenTests,
+                                 RedactTracebacks)
+    c.GenerateFeedback.preprocessors = [GetGrades, FeedbackOutputs, HideHiddenTests,
+                                        RedactTracebacks, GradingStatus,
+                                        CSSHTMLHeaderPreprocessor]
     c.NbGraderAPI.log_level = logging.ERROR
     from course.guarded import nbgrader_overrides
     c.merge(nbgrader_overrides(sandbox=sandbox, limits=limits))
@@ -68,7 +79,7 @@ def _ensure_venv_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-def _api(root: Path, **kw):
+def nbgrader_api(root: Path, **kw):
     _ensure_venv_on_path()
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -85,7 +96,7 @@ def _run(result: dict, what: str) -> None:
 
 
 @contextlib.contextmanager
-def _kernel_env():
+def quiet_kernels():
     """nbgrader's kernels inherit this process's environment: quiet them while grading."""
     saved = {k: os.environ.get(k) for k in KERNEL_ENV}
     os.environ.update(KERNEL_ENV)
@@ -114,7 +125,7 @@ def prepare(unit: Unit, workspace: Path) -> None:
         "from pathlib import Path\n"
         "c.merge(nbgrader_config(Path(__file__).resolve().parent))\n")
     with contextlib.redirect_stdout(io.StringIO()):
-        _run(_api(workspace).generate_assignment(unit.slug, force=True, create=True),
+        _run(nbgrader_api(workspace).generate_assignment(unit.slug, force=True, create=True),
              f"nbgrader generate_assignment {unit.slug}")
 
 
@@ -130,7 +141,7 @@ def release_texts(unit: Unit) -> dict:
             text = src.dumps(src.build_notebook(unit, "assignment", fw))
             (source_dir / NOTEBOOKS[fw]).write_text(text)
         with contextlib.redirect_stdout(io.StringIO()):
-            _run(_api(root).generate_assignment(unit.slug, force=True, create=True),
+            _run(nbgrader_api(root).generate_assignment(unit.slug, force=True, create=True),
                  f"nbgrader generate_assignment {unit.slug}")
         out = {}
         for fw in FRAMEWORKS:
@@ -187,7 +198,8 @@ def read_grades(unit: Unit, workspace: Path) -> list[GradeRow]:
 
 
 def read_statuses(unit: Unit, workspace: Path) -> dict:
-    """{student: (status, reason)} of each student's latest applied result (the journal)."""
+    """{student: (status, reason)}: each student's latest result applied by ``course grade``
+    (the journal), else what nbgrader's own ``autograde`` left in the workspace."""
     import sqlite3
     from course.batch import JOURNAL_TABLE
     db = workspace / "gradebook.db"
@@ -197,9 +209,61 @@ def read_statuses(unit: Unit, workspace: Path) -> dict:
         try:
             rows = con.execute(f"SELECT student, status, reason FROM {JOURNAL_TABLE} "
                                f"WHERE unit = ? ORDER BY applied_at, rowid", (unit.slug,)).fetchall()
-        except sqlite3.OperationalError:  # graded before the journal existed
-            return {}
-    return {student: (status, reason or "") for student, status, reason in rows}
+        except sqlite3.OperationalError:  # graded by nbgrader alone, or before the journal
+            rows = []
+    journaled = {student: (status, reason or "") for student, status, reason in rows}
+    return {**statuses_from_autograded(unit, workspace, skip=set(journaled)), **journaled}
+
+
+def statuses_from_autograded(unit: Unit, workspace: Path, *, skip=frozenset()) -> dict:
+    """{student: (status, reason)} for a workspace graded by ``nbgrader autograde`` (the
+    formgrader, a hub): from the grader's record in each autograded notebook, and for a
+    notebook nbgrader could not grade, from the submitted file itself."""
+    import nbformat
+    from course import batch, integrity, intake
+    submitted = workspace / "submitted"
+    if not submitted.is_dir():
+        return {}
+    out = {}
+    for sub in intake.from_folder(unit, submitted):
+        if sub.student in skip:
+            continue
+        result = {"notebooks": {}, "notes": list(sub.notes)}
+        graded = workspace / "autograded" / sub.student / unit.slug
+        for name in NOTEBOOKS.values():
+            path = sub.files.get(name)
+            if path is None:
+                result["notebooks"][name] = {"status": "missing", "score": 0.0,
+                                             "reason": f"{name} was not submitted"}
+                continue
+            run = batch.read_record(graded / name) if (graded / name).exists() else None
+            if run is not None:
+                status, reason = batch.outcome_of({**run, "notes": [
+                    n for n in run.get("notes") or [] if n not in sub.notes]})
+                score = _notebook_score(workspace, unit, sub.student, name)
+            else:
+                status, reason, score = "crashed", "nbgrader did not grade it (see its log)", 0.0
+                try:
+                    released = nbformat.read(workspace / "release" / unit.slug / name, 4)
+                    integrity.check_is_assignment(integrity.read_notebook(
+                        Path(path).read_bytes(), name), released, name)
+                except integrity.InvalidNotebook as exc:
+                    status, reason = "invalid notebook", str(exc)
+                except OSError:
+                    pass
+            result["notebooks"][name] = {"status": status, "reason": reason, "score": score}
+        batch.summarize(result)
+        out[sub.student] = (result["status"], result["reason"])
+    return out
+
+
+def _notebook_score(workspace: Path, unit: Unit, student: str, name: str) -> float:
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}") as gb:
+        try:
+            return float(gb.find_submission_notebook(Path(name).stem, unit.slug, student).score)
+        except MissingEntry:
+            return 0.0
 
 
 def write_csv(rows: list[GradeRow], path: Path) -> Path:
@@ -224,11 +288,21 @@ def format_table(rows: list[GradeRow]) -> str:
                    "score": f"{r.score:g} / {r.max_score:g}", "status": r.status} for r in rows])
 
 
-def write_feedback(unit: Unit, workspace: Path) -> Path:
-    with contextlib.redirect_stdout(io.StringIO()):
-        _run(_api(workspace).generate_feedback(unit.slug, force=True),
-             f"nbgrader generate_feedback {unit.slug}")
-    return workspace / "feedback"
+def write_feedback(unit: Unit, workspace: Path) -> tuple[Path, list[str]]:
+    """Feedback pages again for every graded student of ``unit``, one student at a time:
+    a page that cannot be made is named in the returned list and stops no one else.
+    (``course grade`` makes each page while grading, course/batch.py.)"""
+    graded = sorted(p.parent.name for p in (workspace / "autograded").glob(f"*/{unit.slug}")
+                    if p.is_dir())
+    failures = []
+    api = nbgrader_api(workspace)
+    for student in graded:
+        with contextlib.redirect_stdout(io.StringIO()), quiet_kernels():
+            result = api.generate_feedback(unit.slug, student, force=True)
+        if not result.get("success"):
+            detail = ((result.get("error") or "") + "\n" + (result.get("log") or "")).strip()
+            failures.append(f"{student}: no feedback page ({detail.splitlines()[-1][:200] if detail else 'no details'})")
+    return workspace / "feedback", failures
 
 
 @dataclass
@@ -239,6 +313,7 @@ class GradeResult:
     problems: dict           # student -> "status: reason", for every student not simply graded
     report: dict | None = None
     batch: object = None
+    failures: list = field(default_factory=list)   # what went wrong on the grader's side
 
 
 def find_submissions(unit: Unit, *, submissions: Path | None = None, workspace: Path,
@@ -278,10 +353,17 @@ def grade(unit: Unit, *, submissions: Path | None = None, workspace: Path,
     students = {s.student for s in subs}
     rows = [r for r in read_grades(unit, workspace) if r.student in students]
     out = write_csv(rows, workspace / f"grades-{unit.slug}.csv")
-    feedback = write_feedback(unit, workspace)
     problems = {r.student: f"{r.status}: {r.reason}" for r in rows if r.status != "graded"}
+    failures = [f"{r.student}: {r.reason}" for r in rows if GRADER_FAULT in r.reason]
     paths = None
     if report:
         from course.report import write_report
-        paths = write_report(unit, workspace, rows, done.records)
-    return GradeResult(rows, out, feedback, problems, paths, done)
+        try:
+            paths = write_report(unit, workspace, rows, done.records)
+        except Exception as exc:  # noqa: BLE001 - the grades and the CSV stand without it
+            failures.append(f"the instructor report could not be written: {exc!r}"[:400])
+    return GradeResult(rows, out, workspace / "feedback", problems, paths, done, failures)
+
+
+# How a reason marks a failure of the grader (not of the student's work).
+GRADER_FAULT = "grading error (not the student's)"

@@ -12,11 +12,14 @@ Replaces nbgrader's ``Execute`` preprocessor in ``autograde`` (see course/gradin
 * after the last cell, a probe compares the kernel's library functions and hooks with
   the checker's (course/fingerprint.py): tampering is reported, never rewarded.
 
-Each notebook's record (status, reason, findings, seconds, peak memory) lands in
-``RUNS`` under the autograded notebook's path, for course/batch.py. A worker keeps its
-last checkers and reuses one for the next notebook of the same assignment (fresh
-namespace; it never ran student code), which halves the framework imports per
-submission. One notebook at a time per process: run Dask workers with one thread.
+Each notebook's record (status, reasons, findings, notes, seconds, peak memory) is kept
+in the autograded notebook's own metadata (``nb.metadata["course"]["grading"]``, see
+course/sanitize.py), where course/batch.py, the feedback and the status readers find it,
+also after a plain ``nbgrader autograde``. A worker keeps its last checkers and reuses
+one for the next notebook of the same assignment (fresh namespace and working folder; it
+never ran student code, and it is not reused if it ever loaded a module from outside its
+import path), which halves the framework imports per submission. One notebook at a time
+per process: run Dask workers with one thread.
 """
 from __future__ import annotations
 
@@ -32,14 +35,13 @@ import nbformat
 from nbclient.exceptions import DeadKernelError
 from jupyter_core.utils import run_sync
 from nbclient.client import NotebookClient
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict
 
 from course import fingerprint, wire
 from course.execute import KERNEL_ENV
 from course.sandbox import MiB, Limits, Sandbox, load_limits
-
-RUNS: dict[str, dict] = {}
+from course.sanitize import grading_meta, sanitize_preprocessors
 
 _TIMED_OUT = "timed out"
 _CRASHED = "crashed"
@@ -89,9 +91,9 @@ class _Bindings(ast.NodeVisitor):
 
 def bound_names(code: str) -> set:
     """Names a cell binds at top level (instructor cells: never taken from the student)."""
-    from course.trusted import _transform
+    from course.trusted import transform_cell
     try:
-        tree = ast.parse(_transform(code))
+        tree = ast.parse(transform_cell(code))
     except SyntaxError:
         return set()
     visitor = _Bindings()
@@ -234,7 +236,13 @@ class GuardedExecute(Execute):
             if self._gone is not None or time.monotonic() > cell_deadline:
                 return ("dead" if self._gone is not None else "timeout"), ""
             return self._serve(rid, cell_deadline)
-        outputs = self._checker.run_test(cell.source, label, serve=serve, deadline=cell_deadline)
+        outputs, student_view = self._checker.run_test(cell.source, label, serve=serve,
+                                                       deadline=cell_deadline)
+        course_meta = cell.metadata.get("course")
+        if isinstance(course_meta, dict):
+            course_meta.pop("feedback_outputs", None)
+        if student_view != outputs:  # what the feedback shows instead (course/feedback.py)
+            cell.metadata.setdefault("course", {})["feedback_outputs"] = student_view
         return [nbformat.from_dict(o) for o in outputs]
 
     # ------------------------------------------------------------------ the notebook
@@ -255,17 +263,25 @@ class GuardedExecute(Execute):
         self._timed_out = False
         self._out_used, self._truncated, self._events, self._timeouts = {}, set(), [], []
         self._answered = set()
-        record = {"status": "graded", "reasons": [], "findings": [], "checker_errors": [],
+        before = grading_meta(nb)   # from the sanitize step (course/sanitize.py)
+        record = {"status": "graded", "reasons": [], "findings": list(before.get("findings") or []),
+                  "metadata_only": bool(before.get("metadata_only", True)),
+                  "notes": list(before.get("notes") or []), "checker_errors": [],
                   "cell_seconds": {}, "peak_mb": None, "sandboxed": bool(self.sandbox)}
+        for cell in nb.cells:  # only the grader writes these (a submission's are dropped)
+            if isinstance(cell.metadata.get("course"), dict):
+                cell.metadata["course"].pop("feedback_outputs", None)
         start = time.monotonic()
         deadline = start + limits.notebook_timeout
         private = Path(tempfile.mkdtemp(prefix=f"course-nb-{os.getpid()}-", dir=_short_tmp()))
+        # The checker's working folder: empty, and nothing a student wrote is near it.
+        checker_cwd = private / "checker"
+        checker_cwd.mkdir()
         self._box = self._checker = None
         key = None
         try:
             if self.sandbox:
-                extra = [p for p in path.iterdir() if p.is_file() and p.suffix != ".ipynb"]
-                self._box = Sandbox(limits, private / "box", workdir_files=extra)
+                self._box = Sandbox(limits, private / "box")
                 self._xdir = self._box.exchange
             else:
                 self._xdir = private / "x"
@@ -276,7 +292,7 @@ class GuardedExecute(Execute):
                     reserved |= bound_names(cell.source)
                     readonly.append(cell.source)
             key = (info.get("assignment"), info.get("notebook"), hash(tuple(readonly)))
-            self._checker = _take_checker(key, self._xdir, path, limits)
+            self._checker = _take_checker(key, self._xdir, checker_cwd, limits)
             self._checker.reserve(reserved)
             self._checker.notebook_deadline = deadline
             # Read-only cells before the first test go to the checker now: it imports the
@@ -299,7 +315,9 @@ class GuardedExecute(Execute):
                 baseline = self._ask_kernel({"op": "hooks"})
                 self._run_cells(nb, record, deadline)
                 if self._gone is None:
-                    record["findings"] += self._probe(baseline)
+                    probed = self._probe(baseline)
+                    record["findings"] += probed
+                    record["metadata_only"] = record["metadata_only"] and not probed
         except Exception as exc:  # noqa: BLE001 - the checker or the kernel machinery
             record["status"] = _CRASHED
             what = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
@@ -322,7 +340,7 @@ class GuardedExecute(Execute):
                     "error", ename="NotGraded", evalue="grading stopped before this test ran",
                     traceback=[])]
         self._finish(nb, record, start)
-        RUNS[f"{path}/{info.get('notebook')}"] = record
+        nb.metadata.setdefault("course", {})["grading"] = record
         self.set_widgets_metadata()
         return self.nb, self.resources
 
@@ -426,6 +444,13 @@ def _give_back_checker(key, checker, *, ok: bool) -> None:
     if not ok or not checker.alive():
         checker.close()
         return
+    try:  # a checker that ever loaded a module from elsewhere is never used again
+        clean = checker.modules_outside_path() == []
+    except Exception:  # noqa: BLE001 - CheckerError, a broken answer
+        clean = False
+    if not clean:
+        checker.close()
+        return
     old = _IDLE.pop(key, None)
     if old is not None:
         old.close()
@@ -447,58 +472,6 @@ def _content_size(content: dict) -> int:
     return size
 
 
-class RestoreLockedCells(NbGraderPreprocessor):
-    """Before execution: every locked cell of the source, with its exact nbgrader metadata.
-
-    nbgrader restores the *source* of locked cells and can re-add deleted *grade* cells;
-    a deleted read-only cell, or a test cell whose ``grade``/``solution`` flags were
-    flipped, would otherwise slip through (a flipped test cell would run hidden tests in
-    the student's kernel, and nbgrader itself stops on its "inconsistent checksums").
-    Runs before OverwriteCells, right after DeduplicateIds.
-    """
-
-    def preprocess(self, nb, resources):
-        from nbgrader.api import Gradebook
-        nbg = resources["nbgrader"]
-        with Gradebook(nbg["db_url"]) as gb:
-            source = gb.find_notebook(nbg["notebook"], nbg["assignment"])
-            grade_ids = {c.name: float(c.max_score) for c in source.grade_cells}
-            solution_ids = {c.name for c in source.solution_cells}
-            cells = [(c.name, c.cell_type, c.locked, c.source, c.checksum)
-                     for c in source.source_cells]
-        order = [c[0] for c in cells]
-        present = {c.metadata.get("nbgrader", {}).get("grade_id"): i
-                   for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id")}
-        for pos, (name, cell_type, locked, src, checksum) in enumerate(cells):
-            if not locked or name in present:
-                continue
-            new = nbformat.v4.new_code_cell(src) if cell_type == "code" \
-                else nbformat.v4.new_markdown_cell(src)
-            new.metadata["nbgrader"] = {"grade_id": name, "locked": True}
-            prev = next((present[p] for p in reversed(order[:pos]) if p in present), -1)
-            nb.cells.insert(prev + 1, new)
-            present = {c.metadata.get("nbgrader", {}).get("grade_id"): i
-                       for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id")}
-        sources = {c[0]: c for c in cells}
-        for cell in nb.cells:
-            if cell.metadata.get("nbgrader") == {}:  # DeduplicateIds' leftovers fail validation
-                del cell.metadata["nbgrader"]
-            meta = cell.metadata.get("nbgrader", {})
-            gid = meta.get("grade_id")
-            if gid not in sources:
-                continue
-            name, cell_type, locked, src, checksum = sources[gid]
-            new_meta = {"grade_id": gid, "locked": bool(locked), "schema_version": 3,
-                        "grade": gid in grade_ids, "solution": gid in solution_ids,
-                        "task": False, "checksum": checksum}
-            if gid in grade_ids:
-                new_meta["points"] = grade_ids[gid]
-            cell.metadata["nbgrader"] = new_meta
-            if locked:
-                cell.source = src
-        return nb, resources
-
-
 def nbgrader_overrides(*, sandbox: bool = True, limits: dict | None = None):
     """nbgrader configuration that makes ``autograde`` use the guarded execution."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -506,9 +479,7 @@ def nbgrader_overrides(*, sandbox: bool = True, limits: dict | None = None):
     from traitlets.config import Config
 
     c = Config()
-    c.Autograde.sanitize_preprocessors = [pp.ClearOutput, pp.DeduplicateIds, RestoreLockedCells,
-                                          pp.OverwriteKernelspec, pp.OverwriteCells,
-                                          pp.CheckCellMetadata]
+    c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
     c.Autograde.autograde_preprocessors = [GuardedExecute, pp.IgnorePattern,
                                            ClearMetadataPreprocessor, pp.LimitOutput,
                                            pp.SaveAutoGrades, pp.AssignLatePenalties,

@@ -66,13 +66,21 @@ def from_folder(unit: Unit, folder: Path) -> list[Submission]:
         if not found.is_dir() or not _SAFE_ID.match(student_dir.name):
             continue
         files = {n: found / n for n in NOTEBOOKS.values() if (found / n).is_file()}
-        others = sorted(p.name for p in found.iterdir()
-                        if p.suffix.lower() == ".ipynb" and p.name not in files and p.is_file())
-        notes = [f"{name} was not graded: the notebook must be named "
-                 f"{' or '.join(NOTEBOOKS.values())}" for name in others]
         subs.append(Submission(student_dir.name, unit.slug, files, _read_timestamp(found),
-                               notes, origin=str(found)))
+                               _notes(found, files), origin=str(found)))
     return subs
+
+
+def _notes(folder: Path, files: dict) -> list[str]:
+    """What in a submission folder is not graded: other notebooks (named so the student
+    can rename them) and any other file (only ever named: nothing reads it)."""
+    from course.sanitize import left_out_note, other_files
+    others = sorted(p.name for p in folder.iterdir()
+                    if p.suffix.lower() == ".ipynb" and p.name not in files and p.is_file())
+    notes = [f"{name} was not graded: the notebook must be named "
+             f"{' or '.join(NOTEBOOKS.values())}" for name in others]
+    rest = [name for name in other_files(folder) if name not in others]
+    return notes + ([left_out_note(rest)] if rest else [])
 
 
 # ============================================================================ exchange
@@ -95,11 +103,8 @@ def from_exchange(unit: Unit, exchange_root: Path, course_id: str = "open-dl-cou
     subs = []
     for student, (stamp, path) in sorted(latest.items()):
         files = {n: path / n for n in NOTEBOOKS.values() if (path / n).is_file()}
-        others = sorted(p.name for p in path.glob("*.ipynb") if p.name not in files)
-        notes = [f"{name} was not graded: the notebook must be named "
-                 f"{' or '.join(NOTEBOOKS.values())}" for name in others]
         subs.append(Submission(student, unit.slug, files, _read_timestamp(path) or stamp,
-                               notes, origin=str(path)))
+                               _notes(path, files), origin=str(path)))
     return subs
 
 

@@ -3,14 +3,16 @@
 * Is it a notebook at all (empty file, not JSON, not nbformat 4, none of the
   assignment's cells)? Then it is an *invalid notebook*, with the reason.
 * Compared with the released student version: were locked cells (read-only and test
-  cells) edited, deleted or duplicated, their nbgrader metadata changed (points, flags),
-  or outputs written into hidden-test cells, which can only be empty when run? These
-  are *tampering* findings. nbgrader and course/guarded.py restore every locked cell
-  before grading, so none of them changes a score; they are reported to the instructor.
+  cells) edited or deleted, any known cell's nbgrader metadata changed (points, flags),
+  cells the assignment does not have marked for grading, or outputs written into
+  hidden-test cells, which can only be empty when run? These are *tampering* findings.
+  Grading restores every known cell (course/sanitize.py), so none of them changes a
+  score; they are reported to the instructor. A pasted copy of a cell is only a note.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 import nbformat
 
@@ -49,7 +51,8 @@ def read_notebook(data: bytes, name: str = "notebook") -> nbformat.NotebookNode:
 def _ids(nb) -> dict:
     out: dict = {}
     for cell in nb.cells:
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        meta = cell.get("metadata", {}).get("nbgrader")
+        gid = meta.get("grade_id") if isinstance(meta, dict) else None
         if gid:
             out.setdefault(gid, []).append(cell)
     return out
@@ -67,38 +70,72 @@ def check_is_assignment(nb, released, name: str) -> None:
                               f"notebook (the one released for this assignment)?")
 
 
-def findings(nb, released, hidden_test_ids=()) -> list[str]:
-    """Tampering visible in the file itself (compared with the released version)."""
-    out = []
-    theirs = _ids(nb)
+@dataclass
+class Inspection:
+    """What the file itself shows, compared with the released version."""
+    findings: list = field(default_factory=list)   # tampering, for the instructor
+    notes: list = field(default_factory=list)      # harmless changes (a pasted test cell)
+    metadata_only: bool = True                     # every finding is a metadata edit
+
+
+def inspect(nb, released, hidden_test_ids=()) -> Inspection:
+    """Tampering and harmless changes visible in the file, before anything is restored.
+
+    Grading restores every known cell's metadata (course/sanitize.py), so none of these
+    changes a score; metadata edits alone are reported but never cost the notebook its
+    points, even with ``--on-tamper zero``."""
+    from course.sanitize import _choose_copies  # the same choice of copy as grading's
+    out = Inspection()
+
+    def finding(text, kind):
+        out.findings.append(text)
+        out.metadata_only = out.metadata_only and kind == "metadata"
+
     known = _ids(released)
+    order = list(known)
+    keep = _choose_copies(nb.cells, order)
+    theirs = _ids(nb)
     for gid, cells in known.items():
         ref = cells[0]
         meta = ref.metadata.get("nbgrader", {})
-        if not meta.get("locked"):
-            continue
-        kind = "test cell" if meta.get("grade") else "read-only cell"
+        locked = bool(meta.get("locked"))
+        kind = ("test cell" if meta.get("grade") else "read-only cell") if locked \
+            else "answer cell"
         got = theirs.get(gid, [])
         if not got:
-            out.append(f"{kind} {gid} was deleted (restored for grading)")
+            if locked:
+                finding(f"{kind} {gid} was deleted (restored for grading)", "cell")
             continue
+        cell = nb.cells[keep[gid]] if gid in keep else got[0]
         if len(got) > 1:
-            out.append(f"{kind} {gid} appears {len(got)} times (the copies were ignored)")
-        cell = got[0]
-        if _norm(cell.get("source", "")) != _norm(ref.source):
-            out.append(f"{kind} {gid} was edited (restored for grading)")
+            out.notes.append(f"{kind} {gid} appears {len(got)} times: the copy in the "
+                             f"assignment's place was graded, the others ran as your own cells")
+        if locked and _norm(cell.get("source", "")) != _norm(ref.source):
+            finding(f"{kind} {gid} was edited (restored for grading)", "cell")
         their_meta = cell.get("metadata", {}).get("nbgrader", {})
-        changed = [f for f in _FLAGS if f in meta and their_meta.get(f) != meta.get(f)]
+        changed = [f for f in _FLAGS if their_meta.get(f, False if f != "points" else None)
+                   != meta.get(f, False if f != "points" else None)]
         if changed or cell.get("cell_type") != ref.cell_type:
-            out.append(f"{kind} {gid}: nbgrader metadata changed ({', '.join(changed) or 'cell type'}; "
-                       f"restored for grading)")
+            finding(f"{kind} {gid}: nbgrader metadata changed "
+                    f"({', '.join(changed) or 'cell type'}; the release's was used)", "metadata")
         if gid in hidden_test_ids and any(c.get("outputs") for c in got):
-            out.append(f"hidden-test cell {gid} carries outputs it cannot produce when run "
-                       f"(fabricated; cleared for grading)")
+            finding(f"hidden-test cell {gid} carries outputs it cannot produce when run "
+                    f"(fabricated; cleared for grading)", "output")
     unknown = sorted(set(theirs) - set(known))
-    if unknown:
-        out.append(f"cells with grade ids that are not in the assignment: {', '.join(unknown[:5])}")
+    flagged = [c for c in nb.cells if isinstance(c.get("metadata", {}).get("nbgrader"), dict)
+               and not c["metadata"]["nbgrader"].get("grade_id")
+               and (c["metadata"]["nbgrader"].get("grade") or c["metadata"]["nbgrader"].get("solution"))]
+    if unknown or flagged:
+        names = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        what = names if names else f"{len(flagged)} cell(s) without a grade id"
+        finding(f"cells the assignment does not have were marked for grading: {what} "
+                f"(graded as ordinary cells: they earn nothing)", "metadata")
     return out
+
+
+def findings(nb, released, hidden_test_ids=()) -> list[str]:
+    """The tampering findings alone (see :func:`inspect`)."""
+    return inspect(nb, released, hidden_test_ids).findings
 
 
 def hidden_test_ids(source_nb) -> set:

@@ -309,8 +309,8 @@ def _registry_file() -> Path | None:
 class Sandbox:
     """One sandbox (one notebook's kernel): its folders, user, cgroup and command line."""
 
-    def __init__(self, limits: Limits, private_dir: Path, *, workdir_files=(),
-                 extra_read_only=(), bwrap: str | None = None):
+    def __init__(self, limits: Limits, private_dir: Path, *, extra_read_only=(),
+                 bwrap: str | None = None):
         self.limits = limits
         self.private = Path(private_dir)
         self.bwrap = bwrap or find_bwrap()
@@ -327,7 +327,6 @@ class Sandbox:
         self.exchange.mkdir(mode=0o700, exist_ok=True)
         if self.root:
             os.chown(self.exchange, self.uid, self.uid)
-        self.workdir_files = [Path(p) for p in workdir_files]
         self.read_only = [*_python_roots(), COURSE_PACKAGE, *_data_dirs(),
                           *[Path(p).resolve() for p in extra_read_only]]
         self.registry = _registry_file()
@@ -391,8 +390,6 @@ class Sandbox:
             if src.exists():
                 a += ["--ro-bind", str(src), str(src)]
         a += ["--bind", str(self.exchange), str(self.exchange)]
-        for f in self.workdir_files:
-            a += ["--ro-bind", str(f), f"{INSIDE_WORK}/{f.name}"]
         a += ["--chdir", INSIDE_WORK, "--clearenv"]
         for k, v in env.items():
             a += ["--setenv", k, v]

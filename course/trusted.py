@@ -88,7 +88,9 @@ class _Checker:
         self.reserved: set = set()      # bound by the instructor's cells: never the student's
         self.student_names: set = set()
         self.remote_allowed = False
-        self.outputs: list = []
+        self.outputs: list = []         # what the cell printed: graded, shown to the instructor
+        self.student_view: list = []    # the same, less what a hidden test made appear
+        self.hidden_lines: dict = {}    # cell label -> line numbers inside hidden-test regions
         self.out_size = 0
         self.truncated = False
 
@@ -103,10 +105,36 @@ class _Checker:
         if len(text) > room:
             text, self.truncated = text[:room], True
         self.out_size += len(text)
-        if self.outputs and self.outputs[-1].get("name") == name:
-            self.outputs[-1]["text"] += text
-        else:
-            self.outputs.append({"output_type": "stream", "name": name, "text": text})
+        hidden = self._in_hidden_region()
+        for outputs, skip in ((self.outputs, False), (self.student_view, hidden)):
+            if skip:
+                continue
+            last = outputs[-1] if outputs else None
+            if last is not None and last.get("name") == name and last.get("_hidden") == hidden:
+                last["text"] += text
+            else:
+                outputs.append({"output_type": "stream", "name": name, "text": text,
+                                "_hidden": hidden})
+
+    # What a hidden test prints, or makes student code print (its inputs, say), is for the
+    # instructor only: it is told apart by the line of the instructor's cell now running.
+    def _in_hidden_region(self, frame=None) -> bool:
+        frame = frame or sys._getframe(1)
+        while frame is not None:
+            lines = self.hidden_lines.get(frame.f_code.co_filename)
+            if lines and frame.f_lineno in lines:
+                return True
+            frame = frame.f_back
+        return False
+
+    def _raised_in_hidden_region(self, exc: BaseException) -> bool:
+        tb = exc.__traceback__
+        while tb is not None:
+            lines = self.hidden_lines.get(tb.tb_frame.f_code.co_filename)
+            if lines and tb.tb_lineno in lines:
+                return True
+            tb = tb.tb_next
+        return False
 
     # -- requests to the student's kernel
     def request(self, req: dict):
@@ -222,12 +250,14 @@ class _Checker:
         raise wire.WireError("the student's kernel may only send data and references")
 
     # -- running a cell like IPython would (last expression's value is the result)
-    def run(self, code: str, kind: str, label: str) -> list:
-        self.outputs, self.out_size, self.truncated = [], 0, False
+    def run(self, code: str, kind: str, label: str) -> tuple[list, list]:
+        """Run a cell: (its outputs, the student's view of them)."""
+        self.outputs, self.student_view, self.out_size, self.truncated = [], [], 0, False
         self.remote_allowed = kind == "test"
         before = set(self.ns)
         try:
-            code = _transform(code)
+            code = transform_cell(code)
+            self.hidden_lines[label] = hidden_test_lines(code)
             tree = ast.parse(code, filename=label)
             if kind == "test":
                 self._import_student_names(tree)
@@ -238,17 +268,27 @@ class _Checker:
                 if last is not None:
                     value = eval(compile(ast.Expression(last.value), label, "eval"), self.ns)
                     if value is not None:
-                        self.outputs.append({"output_type": "execute_result", "metadata": {},
-                                             "execution_count": None,
-                                             "data": {"text/plain": _safe_repr(value)}})
+                        result = {"output_type": "execute_result", "metadata": {},
+                                  "execution_count": None,
+                                  "data": {"text/plain": _safe_repr(value)}}
+                        self.outputs.append(result)
+                        if not self.hidden_lines[label]:
+                            self.student_view.append(result)
         except BaseException as exc:  # noqa: BLE001 - a test's failure is its result
-            self.outputs.append(_error_output(exc))
+            error = _error_output(exc)
+            self.outputs.append(error)
+            if self._raised_in_hidden_region(exc):
+                error = {**error, "evalue": hidden_failure_message(exc), "traceback": []}
+            self.student_view.append(error)
         if kind == "readonly":
             self.readonly_names |= {k for k in set(self.ns) - before if not k.startswith("__")}
         if self.truncated:
-            self.outputs.append({"output_type": "stream", "name": "stdout",
-                                 "text": f"\n[output cut at {self.max_output // 1024} KiB]\n"})
-        return self.outputs
+            note = {"output_type": "stream", "name": "stdout",
+                    "text": f"\n[output cut at {self.max_output // 1024} KiB]\n"}
+            self.outputs.append(note)
+            self.student_view.append(note)
+        strip = lambda outs: [{k: v for k, v in o.items() if k != "_hidden"} for o in outs]  # noqa: E731
+        return strip(self.outputs), strip(self.student_view)
 
     def _import_student_names(self, tree) -> None:
         # Names the instructor's cells define always win: the student cannot redefine them.
@@ -303,12 +343,46 @@ class _NoMagics:
     run_cell_magic = system = run_line_magic
 
 
-def _transform(code: str) -> str:
+def transform_cell(code: str) -> str:
+    """A cell's code as IPython would run it (magics become calls)."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
         return TransformerManager().transform_cell(code)
     except Exception:  # noqa: BLE001 - plain Python is fine without IPython
         return code
+
+
+def hidden_test_lines(code: str) -> frozenset:
+    """Line numbers (1-based) inside ``### BEGIN/END HIDDEN TESTS`` regions; an unclosed
+    region runs to the end of the cell."""
+    lines, inside = set(), False
+    for number, line in enumerate(code.splitlines(), start=1):
+        if HIDDEN_BEGIN in line:
+            inside = True
+        if inside:
+            lines.add(number)
+        if HIDDEN_END in line:
+            inside = False
+    return frozenset(lines)
+
+
+HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+
+
+def hidden_failure_message(exc: BaseException) -> str:
+    """What the student is told of a hidden test's failure: the test's own message (it
+    names the mistake, never the inputs or expected values), else only what kind of error
+    it was. Whatever the student's code raised, printed or said stays with the instructor."""
+    if getattr(exc, "from_student", False):
+        return (f"your code raised {type(exc).__name__} when a hidden test called it (the "
+                f"message is not shown: it could give away the test's inputs)")
+    if isinstance(exc, (AssertionError, NameError, StudentCodeTimeout, KernelNotRunning)):
+        try:
+            return str(exc)
+        except Exception:  # noqa: BLE001
+            return type(exc).__name__
+    return (f"{type(exc).__name__} while a hidden test checked your code's result (the "
+            f"details are for the instructor)")
 
 
 def _safe_repr(value) -> str:
@@ -335,11 +409,14 @@ def _student_exception(ename: str, evalue: str) -> BaseException:
                                   "interrupted")
     cls = getattr(builtins, ename, None)
     if isinstance(cls, type) and issubclass(cls, Exception):
-        return cls(evalue)
-    safe = "".join(c for c in ename if c.isalnum() or c == "_")[:60] or "StudentError"
-    if safe[0].isdigit():
-        safe = "E" + safe
-    return type(safe, (StudentError,), {})(evalue)
+        exc = cls(evalue)
+    else:
+        safe = "".join(c for c in ename if c.isalnum() or c == "_")[:60] or "StudentError"
+        if safe[0].isdigit():
+            safe = "E" + safe
+        exc = type(safe, (StudentError,), {})(evalue)
+    exc.from_student = True  # its message is the student's text
+    return exc
 
 
 class Remote:
@@ -523,6 +600,21 @@ def _send(proto, msg: dict) -> None:
     proto.flush()
 
 
+def _modules_outside_path() -> list[str]:
+    import sysconfig
+    roots = {Path(p).resolve() for p in sys.path if p and os.path.isdir(p)}
+    roots |= {Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib")}
+    outside = []
+    for name, mod in list(sys.modules.items()):
+        file = getattr(mod, "__file__", None)
+        if not isinstance(file, str) or not file:
+            continue
+        path = Path(file).resolve()
+        if not any(path.is_relative_to(r) for r in roots):
+            outside.append(f"{name} ({file})")
+    return sorted(outside)
+
+
 def _die_with_parent() -> None:
     try:
         import ctypes
@@ -541,13 +633,17 @@ def main(argv=None) -> int:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     _stdin_lines = sys.stdin
+    # Belt and braces: nothing relative, and not the working folder, on the import path.
+    cwd = os.getcwd()
+    sys.path[:] = [p for p in sys.path if p and os.path.isabs(p) and p != cwd]
     checker = _Checker(xdir, proto, max_output, max_bytes)
     while True:
         msg = _recv_line()
         op = msg.get("op")
         if op == "exec":
-            outputs = checker.run(msg["code"], msg["kind"], msg.get("label", "<cell>"))
-            _send(proto, {"op": "done", "kind": msg["kind"], "outputs": outputs})
+            outputs, student_view = checker.run(msg["code"], msg["kind"], msg.get("label", "<cell>"))
+            _send(proto, {"op": "done", "kind": msg["kind"], "outputs": outputs,
+                          "student_view": student_view})
         elif op == "reserve":
             checker.reserved |= set(msg["names"])
         elif op == "reset":  # the next notebook: a fresh namespace, no shared objects
@@ -559,11 +655,57 @@ def main(argv=None) -> int:
             from course import fingerprint
             _send(proto, {"op": "fingerprint", "modules": fingerprint.modules(),
                           "names": fingerprint.namespace(checker.ns, sorted(checker.readonly_names))})
+        elif op == "audit":  # modules from outside the trusted import path: must be none
+            _send(proto, {"op": "audit", "outside": _modules_outside_path()})
         elif op == "quit":
             return 0
 
 
 # ============================================================================ grader side
+
+# The checker must never import a file a student can write: nbgrader copies a submission's
+# other files beside the notebook, and ``python -m`` would put that folder first on the
+# import path. So: no script folder or working folder on the path (-P), no user
+# site-packages (-s), PYTHONPATH replaced by an explicit list, and a working folder of its
+# own (course/guarded.py gives it an empty one).
+_BOOT = "import sys; from course.trusted import main; sys.exit(main(sys.argv[1:]))"
+_KEPT_PYTHON_VARS = {"PYTHONHASHSEED", "PYTHONWARNINGS", "PYTHONUNBUFFERED",
+                     "PYTHONDONTWRITEBYTECODE", "PYTHONFAULTHANDLER", "PYTHONIOENCODING",
+                     "PYTHONUTF8", "PYTHONHOME"}
+
+
+def trusted_python() -> list[str]:
+    return [sys.executable, "-P", "-s"]
+
+
+def trusted_path() -> list[str]:
+    """Where a trusted process imports from besides the interpreter's own site-packages:
+    the folder holding the ``course`` package, and absolute PYTHONPATH entries outside
+    temporary folders (where grading folders live)."""
+    import tempfile
+    import course
+    here = str(Path(course.__file__).resolve().parent.parent)
+    temp = {Path(tempfile.gettempdir()).resolve(), Path("/tmp").resolve()}
+    out = [here]
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        if not entry or not os.path.isabs(entry) or not os.path.isdir(entry):
+            continue
+        resolved = Path(entry).resolve()
+        if any(resolved == t or resolved.is_relative_to(t) for t in temp):
+            continue
+        if str(resolved) not in out:
+            out.append(str(resolved))
+    return out
+
+
+def trusted_env(env: dict) -> dict:
+    """``env`` for a trusted process: Python's own variables only where they cannot widen
+    what it imports, and the explicit import path."""
+    clean = {k: v for k, v in env.items()
+             if not k.startswith("PYTHON") or k in _KEPT_PYTHON_VARS}
+    clean["PYTHONPATH"] = os.pathsep.join(trusted_path())
+    return clean
+
 
 class CheckerError(RuntimeError):
     """The trusted checker itself failed (a grading problem, not the student's)."""
@@ -576,9 +718,9 @@ class Checker:
         self.xdir = Path(xdir)
         self._stderr = deque(maxlen=100)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "course.trusted", str(xdir), str(max_output), str(max_bytes)],
+            [*trusted_python(), "-c", _BOOT, str(xdir), str(max_output), str(max_bytes)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(cwd), env=env, text=True, bufsize=1)
+            cwd=str(cwd), env=trusted_env(env), text=True, bufsize=1)
         # A thread reads the protocol: select() on a buffered pipe misses lines already read.
         self._lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._drain, daemon=True).start()
@@ -645,8 +787,10 @@ class Checker:
         self._send({"op": "exec", "kind": "readonly", "code": code, "label": label})
         self.pending += 1
 
-    def run_test(self, code: str, label: str, *, serve, deadline: float) -> list:
-        """Run a test cell; ``serve(request_id)`` answers its requests to the kernel."""
+    def run_test(self, code: str, label: str, *, serve, deadline: float) -> tuple[list, list]:
+        """Run a test cell: (its outputs, the student's view of them, without what the
+        hidden tests printed or raised). ``serve(request_id)`` answers its requests to the
+        kernel."""
         self._send({"op": "exec", "kind": "test", "code": code, "label": label})
         while True:
             # The instructor's read-only cells may still be running (imports): more time then.
@@ -656,13 +800,18 @@ class Checker:
                 status, stdout = serve(msg["id"])
                 self._send({"op": "reply", "status": status, "stdout": stdout})
             elif msg.get("op") == "done":
-                return msg["outputs"]
+                return msg["outputs"], msg["student_view"]
             else:
                 raise CheckerError(f"unexpected message from the checker: {msg!r}")
 
     def reserve(self, names) -> None:
         """Names the instructor's read-only cells bind: never looked up in the student's kernel."""
         self._send({"op": "reserve", "names": sorted(names)})
+
+    def modules_outside_path(self, timeout: float = 60) -> list[str]:
+        """Modules the checker loaded from outside its import path (must be none)."""
+        self._send({"op": "audit"})
+        return list(self._recv(time.monotonic() + timeout).get("outside", ["(no answer)"]))
 
     def fingerprint(self, timeout: float = 120) -> dict:
         self._send({"op": "fingerprint"})

@@ -64,6 +64,13 @@ def notebook(unit: Unit, h: Hostile) -> bytes:
         nb.cells.insert(i + 1, copy.deepcopy(nb.cells[i]))
     for gid, changes in (item.get("metadata") or {}).items():
         next(c for c in nb.cells if ids(c) == gid).metadata["nbgrader"].update(changes)
+    for paste in item.get("paste", []):  # a copy of a cell, pasted before another one
+        cell = copy.deepcopy(next(c for c in nb.cells if ids(c) == paste["copy"]))
+        nb.cells.insert(next(i for i, c in enumerate(nb.cells) if ids(c) == paste["before"]), cell)
+    for extra in item.get("insert", []):  # a cell of the student's, with nbgrader metadata
+        cell = nbformat.v4.new_code_cell(extra["source"])
+        cell.metadata["nbgrader"] = dict(extra["nbgrader"])
+        nb.cells.insert(next(i for i, c in enumerate(nb.cells) if ids(c) == extra["after"]) + 1, cell)
     if item.get("fake_outputs"):
         for i, cell in enumerate(nb.cells):
             if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
@@ -75,13 +82,24 @@ def notebook(unit: Unit, h: Hostile) -> bytes:
     return src.dumps(nb).encode()
 
 
-def write_all(unit: Unit, folder: Path, hostiles: list[Hostile]) -> None:
-    """``folder/<student>/<unit>/<name>`` for each hostile submission."""
+def write_all(unit: Unit, folder: Path, hostiles: list[Hostile], trace: Path | None = None) -> None:
+    """``folder/<student>/<unit>/<name>`` for each hostile submission, with the other files
+    it submits beside the notebook (``{trace}`` in them: where a planted module would
+    leave its trace, outside every sandbox)."""
     for h in hostiles:
         name = h.item.get("filename", NOTEBOOKS[h.framework])
         path = folder / h.student / unit.slug / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(notebook(unit, h))
+        for rel, text in (h.item.get("files") or {}).items():
+            extra = path.parent / rel
+            extra.parent.mkdir(parents=True, exist_ok=True)
+            extra.write_text(text.replace("{trace}", str(trace or folder / ".trace")))
+
+
+def planted_files() -> dict:
+    """{student: [the files a hostile submission plants beside its notebook]}."""
+    return {h.student: sorted(h.item["files"]) for h in load() if h.item.get("files")}
 
 
 def reference_softmax(unit: Unit) -> str:

@@ -92,8 +92,10 @@ def unit01():
 def hostile_run(tmp_path_factory, unit01):
     base = tmp_path_factory.mktemp("hostile")
     folder, workspace, canary = base / "submissions", base / "workspace", base / "canary"
+    trace = base / "trace"   # where a planted module, imported outside the sandbox, writes
+    trace.mkdir()
     hostiles = H.load()
-    H.write_all(unit01, folder, hostiles)
+    H.write_all(unit01, folder, hostiles, trace)
     for student in CONTROLS:
         src = unit01.layout.demo / "submitted" / student
         shutil.copytree(src / unit01.slug, folder / student / unit01.slug)
@@ -109,6 +111,7 @@ def hostile_run(tmp_path_factory, unit01):
     finally:
         server.close()
     return {"unit": unit01, "hostiles": hostiles, "result": result, "folder": folder,
+            "trace": trace, "traces": sorted(p.name for p in trace.iterdir()),
             "workspace": workspace, "rows": {r.student: r for r in result.rows},
             "records": result.batch.records, "before": before, "after": digest_paths(watched),
             "connections": server.connections, "backend": "rlimit"

@@ -14,7 +14,7 @@ import time
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
-from course import batch, grading
+from course import batch, grading, intake
 from course.layout import NOTEBOOKS
 
 from . import _hostile as H
@@ -166,10 +166,47 @@ def test_a_grading_failure_never_hands_out_points(unit01, monkeypatch):
 
 
 def test_tampering_can_cost_the_notebook_when_the_instructor_says_so(mixed, unit01, tmp_path):
+    """--on-tamper zero: patching NumPy costs the notebook; metadata edits alone never do."""
+    H.write_all(unit01, tmp_path / "more", [h for h in H.load() if h.student == "h-edited-metadata"])
     subs = [s for s in mixed["subs"] if s.student in ("h-patch-numpy", "reference-pytorch")]
+    subs += intake.from_folder(unit01, tmp_path / "more")
     done = batch.grade_batch(unit01, subs, tmp_path / "ws", workers=2, on_tamper="zero",
                              progress=False, log=lambda line: None)
     scores = {r["student"]: (r["status"], r["score"]) for r in done.applied}
-    assert scores == {"h-patch-numpy": ("tampered", 0.0), "reference-pytorch": ("graded", 20.0)}
+    assert scores == {"h-patch-numpy": ("tampered", 0.0), "reference-pytorch": ("graded", 20.0),
+                      "h-edited-metadata": ("tampered", 20.0)}
     rows = {r.student: r for r in grading.read_grades(unit01, tmp_path / "ws")}
     assert rows["h-patch-numpy"].score == 0 and set(rows["h-patch-numpy"].parts.values()) == {0.0}
+    assert rows["h-edited-metadata"].score == 20
+
+
+def test_a_feedback_failure_is_that_notebooks_alone(mixed, unit01, tmp_path, monkeypatch, capsys):
+    """If one student's feedback page cannot be made, that notebook says so (status and
+    reason), everyone else is graded and gets feedback, the CSV and report are written,
+    and `course grade` (and `course feedback`) exit 1 naming what failed."""
+    from course import cli, feedback
+    real = feedback.GradingStatus.preprocess
+
+    def broken(self, nb, resources):
+        if resources["nbgrader"]["student"] == "naive-pytorch":
+            raise RuntimeError("simulated feedback failure")
+        return real(self, nb, resources)
+
+    monkeypatch.setattr(feedback.GradingStatus, "preprocess", broken)
+    ws = tmp_path / "ws"
+    code = cli.main(["grade", unit01.slug, "--submissions", str(mixed["folder"]),
+                     "--workspace", str(ws), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "1 problem(s) on the grader's side" in err and "naive-pytorch" in err
+    serial = snapshot(unit01, mixed["base"] / "serial")
+    now = snapshot(unit01, ws)
+    status, cells = now.pop("naive-pytorch")
+    assert status[0] == "crashed" and "got no feedback page" in status[1]
+    assert cells == serial.pop("naive-pytorch")[1]          # the grade itself stands
+    assert now == serial
+    pages = {p.parent.parent.name for p in (ws / "feedback").glob(f"*/{unit01.slug}/*.html")}
+    graded = {s for s, (st, _) in serial.items() if st[0] not in ("missing", "invalid notebook")}
+    assert pages == graded and (ws / f"report-{unit01.slug}.html").is_file()
+    assert (ws / f"grades-{unit01.slug}.csv").is_file()
+    code = cli.main(["feedback", unit01.slug, "--workspace", str(ws)])
+    assert code == 1 and "naive-pytorch: no feedback page" in capsys.readouterr().err

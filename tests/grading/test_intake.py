@@ -25,9 +25,15 @@ def test_folder_layout_and_wrong_names(unit01, tmp_path):
     bad.mkdir(parents=True)
     (bad / "Copy of pytorch.ipynb").write_bytes(nb_bytes(unit01))
     (tmp_path / "carol" / "02-other").mkdir(parents=True)  # another unit: not this one's
+    (good / "numpy.py").write_text("raise SystemExit('planted')")
+    (good / "helpers").mkdir()
+    (good / "helpers" / "util.py").write_text("")
     subs = {s.student: s for s in intake.from_folder(unit01, tmp_path)}
     assert set(subs) == {"alice", "bob"}
     assert list(subs["alice"].files) == ["pytorch.ipynb"] and subs["alice"].timestamp.startswith("2026")
+    # other files are never taken, only named (the timestamp is nbgrader's own)
+    assert subs["alice"].notes == ["not graded (only the assignment's notebooks are): "
+                                   "helpers/util.py, numpy.py"]
     assert subs["bob"].files == {} and "Copy of pytorch.ipynb was not graded" in subs["bob"].notes[0]
     with pytest.raises(grading.GradingError, match="does not exist"):
         intake.from_folder(unit01, tmp_path / "nope")
@@ -41,10 +47,12 @@ def test_exchange_takes_each_students_latest(unit01, tmp_path):
         d.mkdir(parents=True)
         (d / NOTEBOOKS[fw]).write_bytes(nb_bytes(unit01, fw))
         (d / "timestamp.txt").write_text(stamp)
+        (d / "yaml.py").write_text("raise SystemExit('planted')")
     (inbound / "bob+00-other+2026-11-21 09:00:00.000000 UTC+x").mkdir()
     subs = intake.from_exchange(unit01, tmp_path)
     assert [s.student for s in subs] == ["alice"]
     assert list(subs[0].files) == ["tensorflow.ipynb"] and subs[0].timestamp.startswith("2026-11-21")
+    assert subs[0].notes == ["not graded (only the assignment's notebooks are): yaml.py"]
 
 
 def test_canvas_and_moodle_downloads(unit01, tmp_path):
