@@ -1,6 +1,7 @@
 """Execute notebooks with nbclient, measuring time and the kernel's peak memory."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -10,11 +11,12 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from course.frameworks import TF_QUIET
+
 # The environment every notebook runs in when the course executes it: quiet TF,
 # deterministic hashing, inline plots, no progress-bar redraws in stored outputs.
 KERNEL_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "3",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
+    **TF_QUIET,
     "PYTHONHASHSEED": "0",
     "PYTHONWARNINGS": "ignore::DeprecationWarning",
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
@@ -54,6 +56,21 @@ class _MeasuringClient(NotebookClient):
         if process is not None:
             self.peak_rss_mib = _peak_rss_mib(process.pid)
         super().set_widgets_metadata()
+
+
+@contextlib.contextmanager
+def quiet_kernels():
+    """nbgrader's kernels inherit this process's environment: quiet them while grading."""
+    saved = {k: os.environ.get(k) for k in KERNEL_ENV}
+    os.environ.update(KERNEL_ENV)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def kernel_env() -> dict:

@@ -14,11 +14,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from course.frameworks import FRAMEWORKS
+
 # The public repository students open notebooks from (Colab badges, install cell).
 GITHUB_REPO = os.environ.get("COURSE_GITHUB_REPO", "open-dl-course/open-dl-course")
 GITHUB_BRANCH = "main"
 PACKAGE_NAME = "open-dl-course"
-NOTEBOOKS = {"pytorch": "pytorch.ipynb", "tensorflow": "tensorflow.ipynb"}
+NOTEBOOKS = {fw: f"{fw}.ipynb" for fw in FRAMEWORKS}
 UNIT_RE = re.compile(r"^(\d\d)-[a-z0-9-]+$")
 
 

@@ -15,21 +15,19 @@ from typing import Any
 
 import numpy as np
 
-FRAMEWORKS = ("pytorch", "tensorflow")
-_ALIASES = {"pytorch": "pytorch", "torch": "pytorch", "pt": "pytorch",
-            "tensorflow": "tensorflow", "tf": "tensorflow", "keras": "tensorflow",
-            "numpy": "numpy", "np": "numpy"}
+from course.frameworks import FRAMEWORKS, TF_QUIET, framework_of, quiet_tensorflow
 
-# Must be in the environment before TensorFlow is first imported.
-_TF_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+__all__ = ["FRAMEWORKS", "Env", "framework_name", "quiet_tensorflow", "setup"]
 
 
 def framework_name(name: str) -> str:
     """Normalise 'torch', 'tf', 'keras', ... to 'pytorch' / 'tensorflow' / 'numpy'."""
-    try:
-        return _ALIASES[name.lower()]
-    except (KeyError, AttributeError):
-        raise ValueError(f"unknown framework {name!r}: use 'pytorch' or 'tensorflow'") from None
+    if isinstance(name, str) and name.lower() in ("numpy", "np"):
+        return "numpy"
+    fw = framework_of(name) if isinstance(name, str) else None
+    if fw is None:
+        raise ValueError(f"unknown framework {name!r}: use 'pytorch' or 'tensorflow'")
+    return fw
 
 
 @dataclass
@@ -48,12 +46,6 @@ class Env:
     def summary(self) -> str:
         parts = [f"{k} {v}" for k, v in self.versions.items()]
         return " · ".join(parts + [f"device {self.device}", f"seed {self.seed}"])
-
-
-def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ logs; effective only before TF is imported."""
-    for key, value in _TF_QUIET.items():
-        os.environ.setdefault(key, value)
 
 
 def _gpu_allowed() -> bool:
@@ -80,7 +72,8 @@ def _setup_torch(seed: int, deterministic: bool):
 
 
 def _setup_tensorflow(seed: int, deterministic: bool):
-    if "tensorflow" in sys.modules:
+    quiet = all(os.environ.get(k) == v for k, v in TF_QUIET.items())
+    if "tensorflow" in sys.modules and not quiet:
         print("note: TensorFlow was imported before course.setup(); its start-up logs may show.",
               file=sys.stdout)
     quiet_tensorflow()

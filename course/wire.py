@@ -1,6 +1,6 @@
 """Values as plain data between a student's kernel and the trusted checker.
 
-Tests call a student's functions across a process boundary (see course/trusted.py), and
+Tests call a student's functions across a process boundary (see course/checker/runner.py), and
 only *data* crosses it: None, bool, int, float, complex, str, bytes, list, tuple, dict,
 range, NumPy arrays and scalars (bool and numeric dtypes), PyTorch and TensorFlow tensors
 (their values, dtype, ``requires_grad`` and leaf ``.grad``), and opaque references to
@@ -9,7 +9,7 @@ sizes and nesting are bounded, so a hostile kernel can only hand over values.
 
 Arrays, tensors and variables may carry a mirror id (``track``/``mirror`` hooks): the
 two sides then keep one object each for the same value, so in-place changes and kept
-references survive the boundary (course/agent.py, course/trusted.py).
+references survive the boundary (course/inkernel/agent.py, course/checker/runner.py).
 
 Format: ``MAGIC``, 8-byte length, JSON header, then the raw array bytes it indexes.
 """
@@ -277,6 +277,21 @@ def loads(data: bytes, *, deref=None, mirror=None, max_bytes: int = 256 * 2**20)
 
 # ---------------------------------------------------------------------------- mirroring
 
+def leaves(v, out=None) -> list:
+    """The values inside nested lists, tuples and dicts, in order (what a call's
+    arguments hold: the tensors a test may differentiate through)."""
+    out = [] if out is None else out
+    if type(v) in (list, tuple):
+        for x in v:
+            leaves(x, out)
+    elif type(v) is dict:
+        for x in v.values():
+            leaves(x, out)
+    else:
+        out.append(v)
+    return out
+
+
 def is_mutable_leaf(v) -> bool:
     """Arrays, tensors and variables: values a function may change in place."""
     t = type(v)
@@ -333,3 +348,47 @@ def assign(dst, src) -> bool:
         return True
     except Exception:  # noqa: BLE001 - a value that does not fit: leave dst as it was
         return False
+
+
+class Mirrors:
+    """The objects one side shares with the other under mirror ids: the same object for
+    the same id every time, brought up to date with what arrived, at most ``limit`` kept
+    (the oldest lose their identity, not their values). ``new_id(obj)`` numbers objects
+    this side sends first (the checker uses positive ids, the kernel negative ones)."""
+
+    def __init__(self, new_id, limit: int = 5000):
+        self.new_id, self.limit = new_id, limit
+        self.by_id: dict = {}      # mirror id -> object
+        self.ids: dict = {}        # id(object) -> mirror id
+
+    def remember(self, oid, obj) -> None:
+        old = self.by_id.pop(oid, None)
+        if old is not None:
+            self.ids.pop(id(old), None)
+        self.by_id[oid] = obj
+        self.ids[id(obj)] = oid
+        while len(self.by_id) > self.limit:
+            first = next(iter(self.by_id))
+            self.ids.pop(id(self.by_id.pop(first)), None)
+
+    def track(self, obj):
+        """The mirror id of a mutable value about to be sent (None for other values)."""
+        if not is_mutable_leaf(obj):
+            return None
+        oid = self.ids.get(id(obj))
+        if oid is None:
+            oid = self.new_id(obj)
+            self.remember(oid, obj)
+        return oid
+
+    def sync(self, oid, fresh):
+        """The object ``fresh`` stands for: ours, updated in place, where it still fits."""
+        cur = self.by_id.get(oid)
+        if cur is not None and type(cur) is type(fresh):
+            if digest(cur) == digest(fresh) or assign(cur, fresh):
+                return cur
+        self.remember(oid, fresh)
+        return fresh
+
+    def items(self):
+        return self.by_id.items()

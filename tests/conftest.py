@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from course import checks, fixtures
+from course.author import fixtures
+from course.qa import selfcheck
 from course.layout import Layout, all_units
 
 LAYOUT = Layout.default()
@@ -45,7 +46,7 @@ def graded(request, tmp_path_factory):
     demo = unit.layout.demo / "submitted"
     before = tree_digest(demo)
     workspace = tmp_path_factory.mktemp(f"grade-{unit.slug}")
-    result, problems = checks.grade_fixtures(unit, workspace, progress=False)
+    result, problems = selfcheck.grade_fixtures(unit, workspace, progress=False)
     return {"unit": unit, "result": result, "problems": problems, "workspace": workspace,
             "rows": {r.student: r for r in result.rows}, "fixtures": fixtures.load(unit),
             "demo_digest_before": before, "demo_digest_after": tree_digest(demo)}

@@ -9,7 +9,8 @@ import re
 import nbformat
 import pytest
 
-from course import fixtures, grading
+from course.author import fixtures
+from course.grade import coordinator, records
 from course.execute import execute
 from course.layout import NOTEBOOKS
 
@@ -140,8 +141,8 @@ def test_grading_never_modifies_submissions(graded):
 
 
 def test_missing_submissions_folder_is_a_clear_error(graded, tmp_path):
-    with pytest.raises(grading.GradingError, match="does not exist"):
-        grading.grade(graded["unit"], submissions=tmp_path / "nope", workspace=tmp_path / "ws",
+    with pytest.raises(records.GradingError, match="does not exist"):
+        coordinator.grade(graded["unit"], submissions=tmp_path / "nope", workspace=tmp_path / "ws",
                       progress=False)
 
 
@@ -162,7 +163,7 @@ def test_a_hidden_test_as_the_last_cell_is_graded(tmp_path):
     import shutil
 
     from conftest import copy_repo
-    from course.build import BuildReport, build_assignments
+    from course.build.notebooks import BuildReport, build_assignments
     from course.layout import Unit
 
     unit = Unit("01-activations", copy_repo(tmp_path / "repo"))
@@ -175,7 +176,7 @@ def test_a_hidden_test_as_the_last_cell_is_graded(tmp_path):
     folder = tmp_path / "submitted"
     for student in ("reference-pytorch", "reference-tensorflow"):
         shutil.copytree(unit.layout.demo / "submitted" / student, folder / student)
-    result = grading.grade(unit, submissions=folder, workspace=tmp_path / "ws", progress=False,
+    result = coordinator.grade(unit, submissions=folder, workspace=tmp_path / "ws", progress=False,
                            workers=2, report=False,
                            sandbox=os.environ.get("COURSE_NO_SANDBOX") != "1", log=lambda line: None)
     for row in result.rows:

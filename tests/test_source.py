@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from course import source as src
+from course.author import source as src
 from course.layout import Layout, Unit
 
 HEADER = textwrap.dedent("""\
@@ -35,6 +35,8 @@ BODY = """
 # Title in {{framework}}
 
 ```{code-cell} ipython3
+import course
+from course import check
 env = course.setup("{{fw}}")
 ```
 
@@ -114,6 +116,24 @@ def test_digest_follows_source_and_toolkit(tmp_path):
     assert before != src.inputs_digest(unit, "assignment", "tensorflow")
     (tmp_path / "course" / "check.py").write_text("# changed\n")  # assignments import it
     assert src.inputs_digest(unit, "assignment", "pytorch") != before
+
+
+def test_digest_follows_exactly_the_modules_a_notebook_imports(tmp_path):
+    """Every course module a notebook imports, recursively (its package's __init__ and
+    what that imports too), and nothing else: the grader is no notebook's input."""
+    from course.author.inputs import toolkit_files
+    root = Layout.default().root
+    files = {p.relative_to(root).as_posix() for p in toolkit_files(root, [
+        "import course\nfrom course import check", "import course.data as cd"])}
+    assert {"course/__init__.py", "course/runtime.py", "course/frameworks.py", "course/check.py",
+            "course/data/__init__.py", "course/data/loaders.py", "course/data/images.py",
+            "course/data/registry.py"} <= files
+    assert not any(f.startswith(("course/grade/", "course/checker/", "course/report/",
+                                 "course/release/", "course/qa/")) for f in files), files
+    unit = make_unit(tmp_path, BODY)
+    before = src.inputs_digest(unit, "assignment", "pytorch")
+    (tmp_path / "course" / "grade" / "worker.py").write_text("# changed\n")
+    assert src.inputs_digest(unit, "assignment", "pytorch") == before
 
 
 @pytest.mark.parametrize("cell, message", [

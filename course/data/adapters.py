@@ -7,9 +7,9 @@ Images stay uint8 in memory and are converted per example (torch) or per batch
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from course.frameworks import quiet_tensorflow
 
 
 def _xy(data):
@@ -74,12 +74,6 @@ def to_torch(data, *, batch_size: int | None = None, shuffle: bool = False, seed
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, **loader_kwargs)
 
 
-def _quiet_tf_env():
-    # TF's C++ log lines land on stderr, which costs points in graded notebook cells.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-
 def to_tf(data, *, batch_size: int | None = None, shuffle: bool = False, seed: int = 0,
           scale_images: bool = True, prefetch: bool = True):
     """A ``tf.data.Dataset`` of (x, y) over a Split or (x, y), optionally shuffled and batched.
@@ -87,7 +81,7 @@ def to_tf(data, *, batch_size: int | None = None, shuffle: bool = False, seed: i
     uint8 images become float32 in [0, 1], channels last ((H, W, 1) for grey images);
     string arrays become tf.string.
     """
-    _quiet_tf_env()
+    quiet_tensorflow()
     import tensorflow as tf
 
     x, y = _xy(data)

@@ -28,9 +28,9 @@ def _check_generated(entry: Entry) -> Row:
         if entry.name == "shapes":
             got = _shapes.fingerprint(_shapes.generate(int(ref["n"]), size=int(ref["size"]), seed=int(ref["seed"])))
         elif entry.name == "mnist1d":
-            from course.data.loaders import _generate_mnist1d, mnist1d_fingerprint
+            from course.data.images import generate_mnist1d, mnist1d_fingerprint
 
-            got = mnist1d_fingerprint(_generate_mnist1d())
+            got = mnist1d_fingerprint(generate_mnist1d())
         else:
             return Row(entry.name, "(generated)", "FAILED", "", "no check is defined for this generator")
     except ImportError as e:

@@ -13,20 +13,16 @@ imported only when a model for it is built.
 """
 from __future__ import annotations
 
+from course.frameworks import framework_of
 from course.zoo.efficientnet import decode_predictions, load_weights as efficientnet_weights
 from course.zoo.efficientnet import preprocess as efficientnet_preprocess
 
-_TORCH = ("torch", "pytorch")
-_KERAS = ("keras", "tensorflow", "tf")
-
 
 def _framework(name: str) -> str:
-    key = name.lower()
-    if key in _TORCH:
-        return "torch"
-    if key in _KERAS:
-        return "keras"
-    raise ValueError(f"framework must be 'torch' or 'keras' (alias 'tensorflow'), not {name!r}")
+    fw = framework_of(name)
+    if fw is None:
+        raise ValueError(f"framework must be 'torch' or 'keras' (alias 'tensorflow'), not {name!r}")
+    return "torch" if fw == "pytorch" else "keras"
 
 
 def efficientnet_lite0(framework: str = "torch", *, pretrained: bool = True):

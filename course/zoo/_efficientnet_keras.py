@@ -5,15 +5,14 @@ like TensorFlow's 'SAME', which the weights expect.
 """
 from __future__ import annotations
 
-import os
+from course.frameworks import quiet_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+quiet_tensorflow()
 
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-from course.zoo.efficientnet import (  # noqa: E402
+from course.zoo._efficientnet_arch import (  # noqa: E402
     BN_EPS, DROPOUT, HEAD_CHANNELS, NUM_CLASSES, STEM_CHANNELS, blocks, same_padding,
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from course.zoo.efficientnet import (
+from course.zoo._efficientnet_arch import (
     BN_EPS, DROPOUT, HEAD_CHANNELS, NUM_CLASSES, STEM_CHANNELS, blocks, same_padding,
 )
 

@@ -5,10 +5,9 @@ the TensorFlow route is asked for.
 """
 from __future__ import annotations
 
-import os
+from course.frameworks import quiet_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+quiet_tensorflow()
 
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402

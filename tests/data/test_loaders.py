@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import course.data as cd
-from course.data import loaders, shapes
+from course.data import datasets, loaders, shapes
 from ._data_helpers import REPO, sha256, tree_state
 
 pytestmark = pytest.mark.usefixtures("mirror")  # fail clearly if the mirror is missing
@@ -281,7 +281,7 @@ def test_unwritable_cache_still_loads_from_the_mirror(mirror, tmp_path, monkeypa
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv("COURSE_DATA_CACHE", str(blocker / "cache"))
-    monkeypatch.setattr(loaders, "_warned_cache", False)
+    monkeypatch.setattr(datasets, "_warned_cache", False)
     with pytest.warns(UserWarning, match="Could not cache parsed arrays"):
         ds = cd.load_mnist(n_train=100)
     assert len(ds.train) == 100

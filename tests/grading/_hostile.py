@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from course import fixtures as fx_mod
-from course import source as src
+from course.author import fixtures as fx_mod
+from course.author import source as src
 from course.layout import NOTEBOOKS, Unit
 
 HERE = Path(__file__).resolve().parent

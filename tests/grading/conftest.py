@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from course import grading, sandbox
+from course.grade import coordinator
+from course.grade.sandbox import box
 from course.layout import Layout, find_unit
 
 from . import _hostile as H
@@ -106,7 +107,7 @@ def hostile_run(tmp_path_factory, unit01):
     before = digest_paths(watched)
     server = AnswerServer(H.reference_softmax(unit01).encode())
     try:
-        result = grading.grade(unit01, submissions=folder, workspace=workspace, workers=2,
+        result = coordinator.grade(unit01, submissions=folder, workspace=workspace, workers=2,
                                limits=HOSTILE_LIMITS, progress=False, log=lambda line: None)
     finally:
         server.close()
@@ -115,7 +116,7 @@ def hostile_run(tmp_path_factory, unit01):
             "workspace": workspace, "rows": {r.student: r for r in result.rows},
             "records": result.batch.records, "before": before, "after": digest_paths(watched),
             "connections": server.connections, "backend": "rlimit"
-            if sandbox.memory_backend() == "rlimit" else "cgroup"}
+            if box.memory_backend() == "rlimit" else "cgroup"}
 
 
 def pytest_configure(config):

@@ -14,7 +14,10 @@ import time
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
-from course import batch, grading, intake
+from course.grade import apply as applying
+from course.grade import coordinator, intake, records, template, worker
+from course.grade.journal import Journal
+from course.report import gradebook
 from course.layout import NOTEBOOKS
 
 from . import _hostile as H
@@ -32,15 +35,15 @@ def mixed(tmp_path_factory, unit01):
         shutil.copytree(unit01.layout.demo / "submitted" / student / unit01.slug,
                         folder / student / unit01.slug)
     H.write_all(unit01, folder, [h for h in H.load() if h.student in HOSTILE])
-    subs = grading.find_submissions(unit01, submissions=folder, workspace=base / "serial")
-    done = batch.grade_batch(unit01, subs, base / "serial", workers=1, progress=False,
+    subs = intake.find_submissions(unit01, submissions=folder, workspace=base / "serial")
+    done = coordinator.grade_batch(unit01, subs, base / "serial", workers=1, progress=False,
                              log=lambda line: None)
     return {"base": base, "folder": folder, "subs": subs, "serial": done}
 
 
 def snapshot(unit, workspace) -> dict:
     """Everything a grade is: status, reason, score and every cell's score, per student."""
-    statuses = grading.read_statuses(unit, workspace)
+    statuses = gradebook.read_statuses(unit, workspace)
     out = {}
     with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}") as gb:
         for student in sorted(s.id for s in gb.students):
@@ -53,7 +56,7 @@ def snapshot(unit, workspace) -> dict:
 
 
 def test_the_mixed_batch_has_every_status(mixed, unit01):
-    statuses = {s for s, _ in grading.read_statuses(unit01, mixed["base"] / "serial").values()}
+    statuses = {s for s, _ in gradebook.read_statuses(unit01, mixed["base"] / "serial").values()}
     assert statuses == {"graded", "tampered", "crashed", "invalid notebook", "missing"}
 
 
@@ -61,7 +64,7 @@ def test_two_workers_and_dask_give_identical_grades(mixed, unit01):
     serial = snapshot(unit01, mixed["base"] / "serial")
     for name, kw in (("pool", {"workers": 2}), ("dask", {"dask": "local", "workers": 2})):
         ws = mixed["base"] / name
-        done = batch.grade_batch(unit01, mixed["subs"], ws, progress=False, log=lambda l: None, **kw)
+        done = coordinator.grade_batch(unit01, mixed["subs"], ws, progress=False, log=lambda l: None, **kw)
         assert len(done.applied) == len(mixed["subs"])
         assert snapshot(unit01, ws) == serial, name
         # the work was really spread: results came from two worker processes, not this one
@@ -72,7 +75,7 @@ def test_two_workers_and_dask_give_identical_grades(mixed, unit01):
 
 def test_a_killed_run_resumes_and_applies_each_submission_once(mixed, unit01):
     ws = mixed["base"] / "killed"
-    journal = batch.Journal(ws, unit01.slug)
+    journal = Journal(ws, unit01.slug)
     cmd = [sys.executable, "-m", "course", "grade", unit01.slug, "--submissions",
            str(mixed["folder"]), "--workspace", str(ws), "--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -84,11 +87,10 @@ def test_a_killed_run_resumes_and_applies_each_submission_once(mixed, unit01):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # the coordinator and everything it started
     proc.wait()
-    with Gradebook(f"sqlite:///{ws / 'gradebook.db'}") as gb:
-        applied_at_kill = len(journal.applied(gb.db))
+    applied_at_kill = len(journal.applied())
     assert 2 <= applied_at_kill < len(mixed["subs"])
 
-    done = batch.grade_batch(unit01, grading.find_submissions(
+    done = coordinator.grade_batch(unit01, intake.find_submissions(
         unit01, submissions=mixed["folder"], workspace=ws), ws, progress=False,
         log=lambda line: None)
     assert len(done.skipped) == applied_at_kill
@@ -100,42 +102,42 @@ def test_a_killed_run_resumes_and_applies_each_submission_once(mixed, unit01):
 
 def test_a_rerun_grades_nothing_twice(mixed, unit01):
     ws = mixed["base"] / "serial"
-    again = batch.grade_batch(unit01, mixed["subs"], ws, progress=False, log=lambda l: None)
+    again = coordinator.grade_batch(unit01, mixed["subs"], ws, progress=False, log=lambda l: None)
     assert again.applied == [] and len(again.skipped) == len(mixed["subs"])
 
 
 def test_a_result_is_applied_whole_or_not_at_all(mixed, unit01, tmp_path, monkeypatch):
     ws = tmp_path / "ws"
     shutil.copytree(mixed["base"] / "serial", ws)
-    task = {"key": "01-activations/ghost/x", "unit": unit01.slug, "student": "ghost",
-            "digest": "x", "files": {"pytorch.ipynb": b"{}"}}
-    result = batch.failed_result(task, "a test")
-    sub = batch.Submission("ghost", unit01.slug)
+    task = records.Task("01-activations/ghost/x", unit01.slug, "ghost", "x",
+                        {"pytorch.ipynb": b"{}"})
+    result = records.failed_result(task, "a test")
+    sub = records.Submission("ghost", unit01.slug)
 
     def broken_insert(db, record):
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(batch.Journal, "insert", staticmethod(broken_insert))
+    monkeypatch.setattr(Journal, "insert", staticmethod(broken_insert))
     with Gradebook(f"sqlite:///{ws / 'gradebook.db'}") as gb:
         with pytest.raises(RuntimeError, match="simulated"):
-            batch.apply_result(gb, batch.Journal(ws, unit01.slug), ws, result, sub)
+            applying.apply_result(gb, Journal(ws, unit01.slug), ws, result, sub)
     with Gradebook(f"sqlite:///{ws / 'gradebook.db'}") as gb:
         with pytest.raises(MissingEntry):
             gb.find_student("ghost")  # created inside the transaction: rolled back
-        assert "01-activations/ghost/x" not in batch.Journal(ws, unit01.slug).applied(gb.db)
+        assert "01-activations/ghost/x" not in Journal(ws, unit01.slug).applied()
 
 
 def test_one_grading_run_per_workspace(mixed, unit01):
     ws = mixed["base"] / "serial"
-    with batch.workspace_lock(ws):
-        with pytest.raises(grading.GradingError, match="another grading run"):
-            batch.grade_batch(unit01, mixed["subs"], ws, progress=False, log=lambda l: None)
+    with coordinator.workspace_lock(ws):
+        with pytest.raises(records.GradingError, match="another grading run"):
+            coordinator.grade_batch(unit01, mixed["subs"], ws, progress=False, log=lambda l: None)
 
 
 def test_no_sandbox_no_grading_unless_asked(mixed, unit01, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_BWRAP", "/bin/false")
-    with pytest.raises(grading.GradingError, match="--no-sandbox"):
-        batch.grade_batch(unit01, mixed["subs"], tmp_path / "ws", progress=False,
+    with pytest.raises(records.GradingError, match="--no-sandbox"):
+        coordinator.grade_batch(unit01, mixed["subs"], tmp_path / "ws", progress=False,
                           log=lambda line: None)
     assert not (tmp_path / "ws" / "gradebook.db").exists()
 
@@ -143,7 +145,7 @@ def test_no_sandbox_no_grading_unless_asked(mixed, unit01, tmp_path, monkeypatch
 def test_a_grading_failure_never_hands_out_points(unit01, monkeypatch):
     """If the checker fails mid-notebook (a grading bug, not the student's), the tests it
     did not run score 0: nbgrader would give full points to a test cell with no output."""
-    from course.trusted import Checker, CheckerError
+    from course.grade.checkers import Checker, CheckerError
     real, calls = Checker.run_test, []
 
     def flaky(self, *args, **kwargs):
@@ -155,14 +157,14 @@ def test_a_grading_failure_never_hands_out_points(unit01, monkeypatch):
     monkeypatch.setattr(Checker, "run_test", flaky)
     data = (unit01.layout.demo / "submitted" / "reference-pytorch" / unit01.slug /
             "pytorch.ipynb").read_bytes()
-    task = {"key": "k", "unit": unit01.slug, "student": "reference-pytorch", "digest": "d",
-            "files": {"pytorch.ipynb": data}, "sandbox": True, "limits": {}}
-    result = batch.grade_submission(task, batch.make_template(unit01))
-    nb = result["notebooks"]["pytorch.ipynb"]
-    assert result["status"] == "crashed" and "simulated checker failure" in result["reason"]
-    scored = {gid: g["auto_score"] for gid, g in nb["grades"].items()}
+    task = records.Task("k", unit01.slug, "reference-pytorch", "d", {"pytorch.ipynb": data},
+                        sandbox=True, limits={})
+    result = worker.grade_submission(task, template.make_template(unit01))
+    nb = result.notebooks["pytorch.ipynb"]
+    assert result.status == "crashed" and "simulated checker failure" in result.reason
+    scored = {gid: g["auto_score"] for gid, g in nb.grades.items()}
     assert scored["test_activations"] == 2 and scored["test_activations_hidden"] == 2
-    assert result["score"] == 4 and sum(scored.values()) == 4
+    assert result.score == 4 and sum(scored.values()) == 4
 
 
 def test_tampering_can_cost_the_notebook_when_the_instructor_says_so(mixed, unit01, tmp_path):
@@ -170,12 +172,12 @@ def test_tampering_can_cost_the_notebook_when_the_instructor_says_so(mixed, unit
     H.write_all(unit01, tmp_path / "more", [h for h in H.load() if h.student == "h-edited-metadata"])
     subs = [s for s in mixed["subs"] if s.student in ("h-patch-numpy", "reference-pytorch")]
     subs += intake.from_folder(unit01, tmp_path / "more")
-    done = batch.grade_batch(unit01, subs, tmp_path / "ws", workers=2, on_tamper="zero",
+    done = coordinator.grade_batch(unit01, subs, tmp_path / "ws", workers=2, on_tamper="zero",
                              progress=False, log=lambda line: None)
     scores = {r["student"]: (r["status"], r["score"]) for r in done.applied}
     assert scores == {"h-patch-numpy": ("tampered", 0.0), "reference-pytorch": ("graded", 20.0),
                       "h-edited-metadata": ("tampered", 20.0)}
-    rows = {r.student: r for r in grading.read_grades(unit01, tmp_path / "ws")}
+    rows = {r.student: r for r in gradebook.read_grades(unit01, tmp_path / "ws")}
     assert rows["h-patch-numpy"].score == 0 and set(rows["h-patch-numpy"].parts.values()) == {0.0}
     assert rows["h-edited-metadata"].score == 20
 
@@ -184,7 +186,8 @@ def test_a_feedback_failure_is_that_notebooks_alone(mixed, unit01, tmp_path, mon
     """If one student's feedback page cannot be made, that notebook says so (status and
     reason), everyone else is graded and gets feedback, the CSV and report are written,
     and `course grade` (and `course feedback`) exit 1 naming what failed."""
-    from course import cli, feedback
+    from course import cli
+    from course.report import feedback
     real = feedback.GradingStatus.preprocess
 
     def broken(self, nb, resources):

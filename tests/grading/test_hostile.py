@@ -17,7 +17,12 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from course import batch, fixtures, grading
+from course import execute
+from course.author import fixtures
+from course.grade import coordinator, intake
+from course.grade.journal import Journal
+from course.release.config import nbgrader_config
+from course.release.workspace import prepare
 from course.layout import NOTEBOOKS
 
 from . import _hostile as H
@@ -59,12 +64,12 @@ def test_nothing_outside_the_workspace_changed(hostile_run):
 def test_the_gradebook_holds_each_submission_once(hostile_run):
     ws, unit = hostile_run["workspace"], hostile_run["unit"]
     students = {h.student for h in HOSTILES} | set(CONTROLS)
-    journal = batch.Journal(ws, unit.slug)
+    journal = Journal(ws, unit.slug)
     lines = journal.path.read_text().splitlines()
     assert len(lines) == len(students) == len(journal.keys_in_file())
     with Gradebook(f"sqlite:///{ws / 'gradebook.db'}") as gb:
         assert {s.id for s in gb.students} == students
-        assert set(journal.applied(gb.db)) == journal.keys_in_file()
+        assert set(journal.applied()) == journal.keys_in_file()
         for student in ("h-empty-file", "h-wrong-file-name", "h-invalid-json"):
             for name in NOTEBOOKS.values():
                 nb = gb.find_submission_notebook(name.removesuffix(".ipynb"), unit.slug, student)
@@ -84,14 +89,14 @@ def test_feedback_explains_a_stopped_notebook_without_leaking_hidden_tests(hosti
 
 
 def _grade_with_plain_nbgrader(unit, tmp_path, notebook: bytes, student: str) -> float:
-    """nbgrader as it comes: tests run in the student's own kernel, no sandbox."""
+    """nbgrader as it comes: tests run in the student's own kernel, no box."""
     from nbgrader.converters import Autograde
     root = tmp_path / student
-    grading.prepare(unit, root)
+    prepare(unit, root)
     dest = root / "submitted" / student / unit.slug
     dest.mkdir(parents=True)
     (dest / "pytorch.ipynb").write_bytes(notebook)
-    config = grading.nbgrader_config(root)
+    config = nbgrader_config(root)
     traits = Autograde.class_traits()
     config.Autograde.sanitize_preprocessors = traits["sanitize_preprocessors"].default()
     config.Autograde.autograde_preprocessors = traits["autograde_preprocessors"].default()
@@ -99,7 +104,7 @@ def _grade_with_plain_nbgrader(unit, tmp_path, notebook: bytes, student: str) ->
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    with grading.quiet_kernels(), contextlib.redirect_stdout(io.StringIO()):
+    with execute.quiet_kernels(), contextlib.redirect_stdout(io.StringIO()):
         assert api.autograde(unit.slug, student, force=True, create=True)["success"]
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         return float(gb.find_submission_notebook("pytorch", unit.slug, student).score)
@@ -124,8 +129,8 @@ def test_without_the_sandbox_the_disk_and_network_attacks_succeed(hostile_run, t
         shutil.copytree(hostile_run["folder"] / student, folder / student)
     server = AnswerServer(H.reference_softmax(unit).encode())
     try:
-        subs = grading.find_submissions(unit, submissions=folder, workspace=tmp_path / "ws")
-        done = batch.grade_batch(unit, subs, tmp_path / "ws", workers=2, sandbox=False,
+        subs = intake.find_submissions(unit, submissions=folder, workspace=tmp_path / "ws")
+        done = coordinator.grade_batch(unit, subs, tmp_path / "ws", workers=2, sandbox=False,
                                  limits=HOSTILE_LIMITS, progress=False, log=lambda line: None)
     finally:
         server.close()
@@ -168,7 +173,7 @@ def test_the_planted_modules_are_live(hostile_run, tmp_path):
     """The attack is real: Python started in that folder imports the planted modules (what
     `python -m` did for the checker), and a trusted process started as the grader starts
     its checker, in the same folder, imports none of them."""
-    from course import trusted
+    from course.grade import checkers
     unit = hostile_run["unit"]
     h = next(h for h in HOSTILES if h.student == "h-planted-modules")
     trace = tmp_path / "trace"
@@ -183,8 +188,8 @@ def test_the_planted_modules_are_live(hostile_run, tmp_path):
     for p in trace.iterdir():
         p.unlink()
     for name in modules:
-        subprocess.run([*trusted.trusted_python(), "-c", f"import {name}"], cwd=folder,
-                       check=True, capture_output=True, env=trusted.trusted_env(dict(os.environ)))
+        subprocess.run([*checkers.trusted_python(), "-c", f"import {name}"], cwd=folder,
+                       check=True, capture_output=True, env=checkers.trusted_env(dict(os.environ)))
     assert list(trace.iterdir()) == []
 
 

@@ -1,4 +1,4 @@
-"""Taking submissions in (course/intake.py): nbgrader's folder layout, the exchange, and
+"""Taking submissions in (course/grade/intake.py): nbgrader's folder layout, the exchange, and
 Canvas and Moodle downloads, with wrong names reported and zip member names never used
 as paths."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from course import grading, intake
+from course.grade import intake, records
 from course.layout import NOTEBOOKS
 
 
@@ -35,7 +35,7 @@ def test_folder_layout_and_wrong_names(unit01, tmp_path):
     assert subs["alice"].notes == ["not graded (only the assignment's notebooks are): "
                                    "helpers/util.py, numpy.py"]
     assert subs["bob"].files == {} and "Copy of pytorch.ipynb was not graded" in subs["bob"].notes[0]
-    with pytest.raises(grading.GradingError, match="does not exist"):
+    with pytest.raises(records.GradingError, match="does not exist"):
         intake.from_folder(unit01, tmp_path / "nope")
 
 

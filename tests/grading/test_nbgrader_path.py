@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from course import grading
+from course.release.workspace import prepare
+from course.report import gradebook
 
 from . import _hostile as H
 from .conftest import CONTROLS, HOSTILE_LIMITS, AnswerServer
@@ -33,7 +34,7 @@ def nbgrader_run(hostile_run, tmp_path_factory):
     base = tmp_path_factory.mktemp("nbgrader-path")
     ws, trace = base / "workspace", base / "trace"
     trace.mkdir()
-    grading.prepare(unit, ws)  # the workspace and config `course grade` sets up
+    prepare(unit, ws)  # the workspace and config `course grade` sets up
     with (ws / "nbgrader_config.py").open("a") as fh:  # the same limits as the other run
         fh.write(f"c.GuardedExecute.limit_overrides = {HOSTILE_LIMITS!r}\n")
     H.write_all(unit, ws / "submitted", hostile_run["hostiles"], trace)
@@ -47,7 +48,7 @@ def nbgrader_run(hostile_run, tmp_path_factory):
         server.close()
     feedback = nbgrader("generate_feedback", unit.slug, cwd=ws, timeout=600)
     return {"unit": unit, "workspace": ws, "autograde": autograde, "feedback": feedback,
-            "rows": {r.student: r for r in grading.read_grades(unit, ws)},
+            "rows": {r.student: r for r in gradebook.read_grades(unit, ws)},
             "traces": sorted(p.name for p in trace.iterdir()), "connections": server.connections}
 
 
@@ -73,7 +74,10 @@ def test_no_planted_module_runs_and_only_notebooks_are_graded(nbgrader_run):
     ws, unit = nbgrader_run["workspace"], nbgrader_run["unit"]
     graded = ws / "autograded" / "h-planted-modules" / unit.slug
     assert sorted(p.name for p in graded.rglob("*")) == ["pytorch.ipynb"]
-    assert "numpy.py ->" not in nbgrader_run["autograde"].stderr  # nbgrader copied nothing
+    # nbgrader itself copied none of the modules into autograded/ (CourseDirectory.ignore);
+    # the data file it did copy was removed before anything ran, and named.
+    copied = re.findall(r"Copying (\S+) -> ", nbgrader_run["autograde"].stderr)
+    assert [Path(p).name for p in copied if "h-planted-modules" in p] == ["notes.txt"]
 
 
 def test_generate_feedback_works_for_everyone_without_hidden_outputs(nbgrader_run):
@@ -95,10 +99,10 @@ def test_the_exchange_collect_flow_brings_in_only_notebooks(unit01, tmp_path):
     planted numpy.py, as a modified client could leave it), the instructor runs `nbgrader
     collect` and `nbgrader autograde`: only the notebook and nbgrader's timestamp are
     collected, the notebook is graded and the planted module never runs."""
-    from course import batch
+    from course.grade import worker
     ws, trace = tmp_path / "workspace", tmp_path / "trace"
     trace.mkdir()
-    grading.prepare(unit01, ws)
+    prepare(unit01, ws)
     h = next(h for h in H.load() if h.student == "h-planted-modules")
     H.write_all(unit01, tmp_path / "subs", [h], trace)
     stamp = "2026-12-01 10:00:00.000000 UTC"
@@ -113,7 +117,26 @@ def test_the_exchange_collect_flow_brings_in_only_notebooks(unit01, tmp_path):
     assert files == ["pytorch.ipynb", "timestamp.txt"]
     autograde = nbgrader("autograde", unit01.slug, cwd=ws, timeout=600)
     assert autograde.returncode == 0, autograde.stderr[-1500:]
-    run = batch.read_record(ws / "autograded" / "alice" / unit01.slug / "pytorch.ipynb")
+    run = worker.read_record(ws / "autograded" / "alice" / unit01.slug / "pytorch.ipynb")
     assert run["status"] == "graded" and list(trace.iterdir()) == []
-    status, _ = grading.read_statuses(unit01, ws)["alice"]
-    assert status == "graded" and grading.read_grades(unit01, ws)[0].score == 20
+    status, _ = gradebook.read_statuses(unit01, ws)["alice"]
+    assert status == "graded" and gradebook.read_grades(unit01, ws)[0].score == 20
+
+
+def test_a_workspace_prepared_before_the_move_still_loads_its_config(tmp_path):
+    """Older workspaces' nbgrader_config.py imports course.grading: nbgrader's own
+    loader still gets the course's settings from it (with a deprecation warning)."""
+    config = tmp_path / "nbgrader_config.py"
+    config.write_text("# Written by `course grade`; the settings live in course/grading.py.\n"
+                      "from course.grading import nbgrader_config\n"
+                      "from pathlib import Path\n"
+                      "c.merge(nbgrader_config(Path(__file__).resolve().parent))\n")
+    code = ("import warnings; warnings.simplefilter('always')\n"
+            "from traitlets.config.loader import PyFileConfigLoader\n"
+            f"c = PyFileConfigLoader('nbgrader_config.py', path={str(tmp_path)!r}).load_config()\n"
+            "print(c.GuardedExecute.sandbox, c.CourseDirectory.include,"
+            " c.Autograde.sanitize_preprocessors[0].__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "['*.ipynb',", "'timestamp.txt',", "'submission_secret.txt']",
+                                  "LeaveOutFiles"]
+    assert "deprecated" in out.stderr

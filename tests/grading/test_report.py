@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import csv
 
-from course import grading
-from course.report import export_lms
+from course.report import gradebook
+from course.report.lms import export_lms
 
 
 def test_report_counts_statuses_and_explains_failures(hostile_run):
@@ -62,5 +62,5 @@ def test_export_verb_reads_the_gradebook(hostile_run, tmp_path):
     out = tmp_path / "canvas.csv"
     assert main(["export-lms", "01", "--lms", "canvas", "--csv", str(out),
                  "--workspace", str(hostile_run["workspace"])]) == 0
-    assert len(list(csv.reader(out.open()))) == len(grading.read_grades(
+    assert len(list(csv.reader(out.open()))) == len(gradebook.read_grades(
         hostile_run["unit"], hostile_run["workspace"])) + 2

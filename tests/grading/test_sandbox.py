@@ -1,4 +1,4 @@
-"""The sandbox itself (course/sandbox.py), one sandboxed process at a time: what it can
+"""The sandbox itself (course/grade/sandbox/box.py), one sandboxed process at a time: what it can
 see, reach and use; and that grading refuses to run student code when it cannot start."""
 from __future__ import annotations
 
@@ -9,17 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from course import sandbox
+from course.grade.sandbox import box
+from course.grade.sandbox.limits import Limits, load_limits
 from course.layout import Layout
 
 
 def run_py(code: str, limits=None, timeout=60):
-    res = sandbox.run([sys.executable, "-c", textwrap.dedent(code)], limits, timeout=timeout)
+    res = box.run([sys.executable, "-c", textwrap.dedent(code)], limits, timeout=timeout)
     return res.returncode, res.stdout.decode(), res.stderr.decode()
 
 
 def test_check_sandbox_describes_it():
-    line = sandbox.check_sandbox()
+    line = box.check_sandbox()
     assert line.startswith("sandbox: bubblewrap") and "no network" in line
 
 
@@ -51,7 +52,7 @@ def test_only_the_allow_list_is_visible_and_nothing_is_writable(tmp_path):
     assert "listing ['course', 'datasets']" in out       # datasets/: the registry file alone
     exists = [line for line in out.splitlines() if line.startswith("exists")]
     assert len(exists) == 6 and all(line.endswith("False") for line in exists)
-    allowed = [str(p) for p in sandbox._python_roots() + sandbox._data_dirs()]
+    allowed = [str(p) for p in box._python_roots() + box._data_dirs()]
     visible = eval(out.split("root home ")[1].split("\n")[0])
     assert all(any(a == v or a.startswith(v + "/") or v.startswith(a + "/") for a in allowed)
                for v in visible), visible
@@ -72,7 +73,7 @@ def test_the_data_layer_reads_the_graders_registry():
         print("datasets/", sorted(os.listdir(os.path.dirname(str(default_registry_path())))))
     """)
     assert code == 0, err
-    assert f"registry {sandbox._registry_file()} {len(load_registry().entries)}" in out
+    assert f"registry {box._registry_file()} {len(load_registry().entries)}" in out
     assert "datasets/ ['registry.toml']" in out
 
 
@@ -98,7 +99,7 @@ def test_no_network_not_even_the_graders_loopback():
 
 
 def test_cpu_time_limit_stops_a_busy_loop():
-    code, _, _ = run_py("while True: pass", sandbox.Limits(cpu_seconds=1), timeout=120)
+    code, _, _ = run_py("while True: pass", Limits(cpu_seconds=1), timeout=120)
     assert code in (128 + 24, 128 + 9)  # SIGXCPU at the soft limit, SIGKILL at the hard one
 
 
@@ -115,7 +116,7 @@ def test_process_limit_stops_a_fork_bomb():
         except OSError as exc:
             print("stopped after", n, "children, errno", exc.errno, flush=True)
             os._exit(0)
-    """, sandbox.Limits(processes=40))
+    """, Limits(processes=40))
     assert code == 0, err
     assert int(out.split("after ")[1].split()[0]) < 40
 
@@ -130,9 +131,9 @@ def test_memory_limit():
             print("allocated 10 GiB")
         except MemoryError:
             print("MemoryError")
-    """, sandbox.Limits(memory_mb=1024))
+    """, Limits(memory_mb=1024))
     assert "allocated" not in out
-    if sandbox.memory_backend() == "rlimit":
+    if box.memory_backend() == "rlimit":
         assert "MemoryError" in out
     else:
         assert code == 128 + 9  # the cgroup's OOM killer
@@ -147,24 +148,24 @@ def test_file_size_limit():
             print("wrote 4 MiB")
         except OSError as exc:
             print("refused", exc.errno)
-    """, sandbox.Limits(file_mb=1))
+    """, Limits(file_mb=1))
     assert "refused 27" in out  # EFBIG
 
 
 def test_a_sandbox_that_cannot_start_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("COURSE_BWRAP", "/bin/false")
-    with pytest.raises(sandbox.SandboxError, match="--no-sandbox"):
-        sandbox.check_sandbox()
+    with pytest.raises(box.SandboxError, match="--no-sandbox"):
+        box.check_sandbox()
     monkeypatch.setenv("COURSE_BWRAP", "")
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(sandbox.SandboxError, match="apt-get install -y bubblewrap"):
-        sandbox.check_sandbox()
+    with pytest.raises(box.SandboxError, match="apt-get install -y bubblewrap"):
+        box.check_sandbox()
 
 
 def test_limits_come_from_grading_toml(tmp_path):
     (tmp_path / "grading.toml").write_text("[limits]\ncell_timeout = 900\nmemory_mb = 6144\n")
-    limits = sandbox.load_limits(tmp_path, {"memory_mb": 2048})
+    limits = load_limits(tmp_path, {"memory_mb": 2048})
     assert (limits.cell_timeout, limits.memory_mb, limits.notebook_timeout) == (900, 2048, 1800)
     (tmp_path / "grading.toml").write_text("[limits]\ncell_timout = 900\n")
     with pytest.raises(ValueError, match="cell_timout"):
-        sandbox.load_limits(tmp_path)
+        load_limits(tmp_path)

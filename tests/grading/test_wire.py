@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from course import agent, wire
-from course.trusted import _Checker, _student_exception
+from course import wire
+from course.checker.errors import student_exception as _student_exception
+from course.checker.runner import _Checker
+from course.inkernel import agent
 
 
 def roundtrip(value):
@@ -77,18 +79,19 @@ def test_a_hostile_message_cannot_run_code_or_allocate_much():
 
 
 def _call(checker, fn, *args):
-    """One call through the wire, as course/agent.py and course/trusted.py make it."""
-    req = wire.dumps({"args": list(args)}, track=checker._track)
-    got = wire.loads(req, mirror=agent._mirror, deref=agent._deref)
+    """One call through the wire, as course/inkernel/agent.py and course/checker/runner.py make it."""
+    req = wire.dumps({"args": list(args)}, track=checker.mirrors.track)
+    got = wire.loads(req, mirror=agent._mirrors.sync, deref=agent._deref)
     value = fn(*got["args"])
-    changed = list(agent._mirrors.values())
-    reply = wire.dumps({"value": value, "synced": changed}, ref=agent._ref, track=agent._track)
-    return wire.loads(reply, mirror=checker._sync, deref=checker._deref)["value"]
+    changed = [m for _, m in agent._mirrors.items()]
+    reply = wire.dumps({"value": value, "synced": changed}, ref=agent._ref,
+                       track=agent._mirrors.track)
+    return wire.loads(reply, mirror=checker.mirrors.sync, deref=checker._deref)["value"]
 
 
 def test_arguments_changed_in_place_change_the_tests_objects():
     checker = _Checker.__new__(_Checker)
-    checker.tracked, checker.tracked_ids = {}, {}
+    checker.mirrors = wire.Mirrors(id)
     x = np.array([1.0, -2.0])
     t = torch.tensor([3.0, -4.0])
 
@@ -104,7 +107,7 @@ def test_arguments_changed_in_place_change_the_tests_objects():
 def test_objects_a_student_keeps_stay_the_same_objects():
     """An optimizer made in one call updates, in the next, the tensors it was given."""
     checker = _Checker.__new__(_Checker)
-    checker.tracked, checker.tracked_ids = {}, {}
+    checker.mirrors = wire.Mirrors(id)
     w = torch.tensor([1.0, 2.0])
     kept = {}
 
