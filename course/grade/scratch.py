@@ -46,11 +46,10 @@ def clean_stale() -> list[Path]:
     from course.grade.sandbox.cgroups import remove_groups
     removed = []
     for path in sorted(Path(short_tmp()).glob(f"{PREFIX}*")):
-        owner = path / OWNER
-        if path in _held or not owner.is_file():
+        if path in _held or not _ours(path):
             continue
         try:
-            with owner.open("a") as fh:
+            with (path / OWNER).open("a") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 for listing in path.rglob(CGROUPS_FILE):
                     remove_groups(listing)
@@ -61,3 +60,15 @@ def clean_stale() -> list[Path]:
         except OSError:
             continue
     return removed
+
+
+def _ours(path: Path) -> bool:
+    """A real folder of this user's with an owner file. Another user's folders in a
+    shared /tmp (a class's instructors on one hub) are theirs to clean, and may be
+    closed to us."""
+    try:
+        st = path.lstat()
+        return (st.st_uid == os.getuid() and path.is_dir() and not path.is_symlink()
+                and (path / OWNER).is_file())
+    except OSError:
+        return False
