@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 from course.execute import KERNEL_ARGS
+from course.grade.sanitize import NBGRADER_FILES
 
 COURSE_ID = "open-dl-course"
 SITE_FILE = "course-site.toml"   # a workspace's site settings, kept by `course grade`
@@ -43,7 +44,7 @@ def nbgrader_config(root: Path, *, sandbox: bool = True, limits: dict | None = N
     # other file of a submission. One that still arrives in a grading folder (a
     # submission copied by hand) is removed and named before anything runs
     # (course/grade/sanitize.py).
-    c.CourseDirectory.include = ["*.ipynb", "timestamp.txt", "submission_secret.txt"]
+    c.CourseDirectory.include = list(INCLUDE)
     # nbgrader's autograde copies a submission's other files by `ignore` alone (not
     # `include`): never let it write anything importable into autograded/.
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "__pycache__", "feedback", *IMPORTABLE]
@@ -60,6 +61,8 @@ def nbgrader_config(root: Path, *, sandbox: bool = True, limits: dict | None = N
     return c
 
 
+# What travels with a submission: its notebooks and nbgrader's own two files.
+INCLUDE = ("*.ipynb", *NBGRADER_FILES)
 # Files Python would import, or run at start-up, from a folder on its path (a submission
 # never needs one: only its notebooks are graded).
 IMPORTABLE = ("*.py", "*.pyc", "*.pyw", "*.pyd", "*.so", "*.pth")
@@ -75,7 +78,6 @@ def _exchange(c, root: Path) -> None:
         os.environ.setdefault("USER", getpass.getuser())  # ngshare_exchange reads it on import
         from ngshare_exchange import configureExchange
         configureExchange(c, str(data["ngshare_url"]))
-        c.CourseDirectory.course_id = COURSE_ID
     else:
         c.Exchange.root = str(data.get("exchange_root") or root / "exchange")
 

@@ -38,7 +38,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from course.frameworks import FRAMEWORKS
+from course.frameworks import FRAMEWORKS, TF_QUIET
 from course.grade.records import GradingError
 from course.layout import Layout, Unit
 from course.release.steps import (Step, copy_read_only, folder_step, group_exists, has_mode,
@@ -123,6 +123,24 @@ class HubState:
         return cls(**json.loads(Path(path).read_text()))
 
 
+def server_environment(state: HubState, role: str) -> dict[str, str]:
+    """What the hub gives the server (and so the kernels) of a ``role`` user
+    (deploy/jupyterhub/jupyterhub_config.py): the course's environment, the toolkit copy
+    on the import path (never the repository: its solutions and hidden tests), the data
+    mirror with downloads off, TensorFlow quiet, and the role's Jupyter config first."""
+    hub = Hub(Path(state.root))
+    env = {"PATH": f"{Path(state.python).parent}:/usr/local/bin:/usr/bin:/bin",
+           "PYTHONPATH": str(hub.lib),
+           "COURSE_DATA_REGISTRY": str(hub.lib / "datasets" / "registry.toml"),
+           "COURSE_DATA_OFFLINE": "1",
+           "JUPYTER_PREFER_ENV_PATH": "0",
+           "JUPYTER_CONFIG_PATH": hub.config_path(role),
+           **TF_QUIET}
+    if state.mirror:
+        env["COURSE_DATA_MIRROR"] = state.mirror
+    return env
+
+
 # ----------------------------------------------------------------------------- up
 
 def plan_up(people: list[Person], hub: Hub, layout: Layout, units: list[Unit], *,
@@ -201,11 +219,12 @@ def _link(person: Person, name: str, to: Path) -> Step:
 
 
 def _prepared(unit: Unit, hub: Hub) -> Step:
+    def current(fw: str) -> bool:
+        source = hub.course / "source" / unit.slug / f"{fw}.ipynb"
+        return source.is_file() and source.read_bytes() == unit.solution(fw).read_bytes()
+
     def done():
-        return all((hub.course / "source" / unit.slug / f"{fw}.ipynb").is_file()
-                   and (hub.course / "source" / unit.slug / f"{fw}.ipynb").read_bytes()
-                   == unit.solution(fw).read_bytes() for fw in FRAMEWORKS) \
-            and (hub.course / "release" / unit.slug).is_dir()
+        return all(map(current, FRAMEWORKS)) and (hub.course / "release" / unit.slug).is_dir()
 
     def do():
         from course.release.workspace import prepare

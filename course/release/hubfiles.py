@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from course.release.config import COURSE_ID
+from course.release.config import COURSE_ID, INCLUDE
 
 INSTRUCTOR_TOOLS_SERVER = ("nbgrader.server_extensions.formgrader",
                            "nbgrader.server_extensions.course_list")
@@ -30,11 +30,10 @@ def common_config(hub, exchange: str, port: int = 8000) -> str:
              "c = get_config()  # noqa: F821",
              f"c.CourseDirectory.course_id = {COURSE_ID!r}",
              "# Only notebooks travel (a student's other files never reach grading).",
-             "c.CourseDirectory.include = ['*.ipynb', 'timestamp.txt', 'submission_secret.txt']"]
+             f"c.CourseDirectory.include = {list(INCLUDE)!r}"]
     if exchange == "ngshare":
         lines += ["from ngshare_exchange import configureExchange",
-                  f"configureExchange(c, {ngshare_url(port)!r})",
-                  f"c.CourseDirectory.course_id = {COURSE_ID!r}"]
+                  f"configureExchange(c, {ngshare_url(port)!r})"]
     else:
         lines.append(f"c.Exchange.root = {str(hub.exchange)!r}")
     return "\n".join(lines) + "\n"

@@ -19,6 +19,7 @@ What it decides, and why (deploy/jupyterhub/README.md says more):
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821
@@ -30,6 +31,9 @@ PEOPLE = {p["username"]: p for p in STATE["people"]}
 INSTRUCTORS = sorted(u for u, p in PEOPLE.items() if p["role"] == "instructor")
 STUDENTS = sorted(u for u, p in PEOPLE.items() if p["role"] == "student")
 BIN = Path(STATE["python"]).parent
+# The users' environment is defined once, in the toolkit (the copy `course hub up` made).
+sys.path.insert(0, str(ROOT / "lib"))
+from course.release.hub import HubState, server_environment  # noqa: E402
 
 # -- network: loopback unless told otherwise
 c.JupyterHub.ip = os.environ.get("COURSE_HUB_IP", "127.0.0.1")
@@ -61,26 +65,16 @@ c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 # Not PYTHONPATH: the repository (solutions, hidden tests) must stay out of students' reach.
 c.Spawner.env_keep = ["LANG", "LC_ALL"]
-c.Spawner.environment = {
-    "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
-    "PYTHONPATH": str(ROOT / "lib"),
-    "COURSE_DATA_REGISTRY": str(ROOT / "lib" / "datasets" / "registry.toml"),
-    "COURSE_DATA_OFFLINE": "1",
-    "JUPYTER_PREFER_ENV_PATH": "0",
-    "TF_CPP_MIN_LOG_LEVEL": "3",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
-}
-if STATE.get("mirror"):
-    c.Spawner.environment["COURSE_DATA_MIRROR"] = STATE["mirror"]
 
 
-def role_config(spawner):
+def role_environment(spawner):
+    """The course's environment and the user's role's Jupyter config (a new dict per
+    server: the configured one is shared by every spawner)."""
     role = PEOPLE[spawner.user.name]["role"]
-    spawner.environment["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
-        [str(ROOT / "etc" / role), str(ROOT / "etc" / "common")])
+    spawner.environment = {**spawner.environment, **server_environment(HubState(**STATE), role)}
 
 
-c.Spawner.pre_spawn_hook = role_config
+c.Spawner.pre_spawn_hook = role_environment
 
 # -- services: an API token for the course's own tools; ngshare when it is the exchange
 c.JupyterHub.services = []

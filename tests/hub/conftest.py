@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from course.layout import Layout
+from course.release.hub import HubState, server_environment
 
 REPO = Layout.default().root
 CONFIG = REPO / "deploy" / "jupyterhub" / "jupyterhub_config.py"
@@ -75,30 +76,23 @@ class RunningHub:
         return self.tokens[user]
 
     def env_of(self, user: str) -> dict:
-        """The environment the hub gives this user's server (deploy/jupyterhub/...)."""
+        """The environment the hub gives this user's server (course/release/hub.py's, as
+        deploy/jupyterhub/jupyterhub_config.py applies it), and what JupyterHub adds."""
         role = next(p["role"] for p in self.state["people"] if p["username"] == user)
-        python = Path(self.state["python"])
-        home = Path(f"~{user}").expanduser()
-        env = {"PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home),
-               "USER": user, "LOGNAME": user, "LANG": "C.UTF-8",
-               "PYTHONPATH": str(self.root / "lib"),
-               "COURSE_DATA_REGISTRY": str(self.root / "lib" / "datasets" / "registry.toml"),
-               "COURSE_DATA_OFFLINE": "1", "JUPYTER_PREFER_ENV_PATH": "0",
-               "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0",
-               "JUPYTER_CONFIG_PATH": os.pathsep.join([str(self.root / "etc" / role),
-                                                       str(self.root / "etc" / "common")]),
-               "JUPYTERHUB_API_URL": f"{self.url}/hub/api",
-               "JUPYTERHUB_USER": user, "JUPYTERHUB_API_TOKEN": self.token_for(user)}
-        if self.state.get("mirror"):
-            env["COURSE_DATA_MIRROR"] = self.state["mirror"]
-        return env
+        return {**server_environment(HubState(**self.state), role),
+                "HOME": str(Path(f"~{user}").expanduser()), "USER": user, "LOGNAME": user,
+                "LANG": "C.UTF-8", "JUPYTERHUB_API_URL": f"{self.url}/hub/api",
+                "JUPYTERHUB_USER": user, "JUPYTERHUB_API_TOKEN": self.token_for(user)}
+
+    def _as(self, user: str, argv: tuple, extra) -> tuple[list, dict]:
+        env = {**self.env_of(user), **(extra or {})}
+        return ["runuser", "-u", user, "--", "env", "-i",
+                *[f"{k}={v}" for k, v in env.items()], *argv], env
 
     def as_user(self, user: str, *argv: str, cwd: Path | None = None, extra=None,
                 check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
         """Run a command as ``user``, with the environment of their server."""
-        env = {**self.env_of(user), **(extra or {})}
-        cmd = ["runuser", "-u", user, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()],
-               *argv]
+        cmd, env = self._as(user, argv, extra)
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                              cwd=str(cwd or env["HOME"]))
         if check and out.returncode != 0:
@@ -108,9 +102,7 @@ class RunningHub:
 
     def start_as_user(self, user: str, *argv: str, log: Path, extra=None) -> subprocess.Popen:
         """Start a long-running command as ``user`` (a Dask scheduler, a worker)."""
-        env = {**self.env_of(user), **(extra or {})}
-        cmd = ["runuser", "-u", user, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()],
-               *argv]
+        cmd, env = self._as(user, argv, extra)
         return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT,
                                 cwd=env["HOME"], start_new_session=True)
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from course.release.config import COURSE_ID
+
 from .conftest import (
     ALICE,
     ARTIFACTS,
@@ -26,7 +28,7 @@ from .conftest import (
     free_port,
 )
 
-COURSE = "open-dl-course"
+COURSE = COURSE_ID
 
 
 @pytest.fixture(scope="module")
