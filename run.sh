@@ -86,7 +86,7 @@ case "$cmd" in
   test)
     python -m course data verify
     exec python -m pytest --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
-      -p no:cacheprovider tests lessons "$@" ;;
+      -p no:cacheprovider --durations=30 tests lessons "$@" ;;
   course)
     exec python -m course "$@" ;;
   *)

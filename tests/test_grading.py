@@ -3,6 +3,7 @@ and must score exactly what its fixtures.yml says, in total and part by part."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 import html
 import re
 
@@ -181,3 +182,15 @@ def test_a_hidden_test_as_the_last_cell_is_graded(tmp_path):
                            sandbox=os.environ.get("COURSE_NO_SANDBOX") != "1", log=lambda line: None)
     for row in result.rows:
         assert (row.status, row.score, row.parts["test_dead_fraction_hidden"]) == ("graded", 20, 2)
+
+
+def test_workers_reuse_checkers_and_kernels_started_ahead(graded):
+    """A worker's second notebook of a framework gets the checker the first one used
+    (audited clean) and a kernel started ahead, framework imported: the cost of grading
+    is the student's code, not start-up. Each kernel still served one notebook only."""
+    runs = [nbformat.read(p, as_version=4).metadata["course"]["grading"]
+            for p in (graded["workspace"] / "autograded").rglob("*.ipynb")]
+    assert runs
+    assert any(r.get("checker_reused") for r in runs), "no checker was ever reused"
+    assert any(r.get("warm_kernel") for r in runs), "no kernel started ahead was used"
+    assert not list(Path("/tmp").glob("course-kernel-*")), "kernels started ahead outlived the run"

@@ -308,13 +308,19 @@ def _modules_outside_path() -> list[str]:
     import sysconfig
     roots = {Path(p).resolve() for p in sys.path if p and os.path.isdir(p)}
     roots |= {Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib")}
+    roots |= {Path(os.path.abspath(r)) for r in roots}
     outside = []
     for name, mod in list(sys.modules.items()):
         file = getattr(mod, "__file__", None)
-        if not isinstance(file, str) or not file:
+        # Only absolute entries are on the path (main() makes sure), so a module read from
+        # a file has an absolute __file__; a relative one (torch.ops: "_ops.py") was made
+        # in memory by a trusted module.
+        if not isinstance(file, str) or not os.path.isabs(file):
             continue
-        path = Path(file).resolve()
-        if not any(path.is_relative_to(r) for r in roots):
+        # Where it was found, or where that link leads (Debian's sitecustomize.py in the
+        # standard library is a link into /etc/python3.x): either inside is inside.
+        places = (Path(os.path.abspath(file)), Path(file).resolve())
+        if not any(p.is_relative_to(r) for p in places for r in roots):
             outside.append(f"{name} ({file})")
     return sorted(outside)
 

@@ -37,7 +37,7 @@ from course.author import cells
 from course.checker.cells import bound_names
 from course.grade import scratch
 from course.grade.checkers import give_back_checker, take_checker
-from course.grade.sandbox.box import Sandbox
+from course.grade.sandbox import warm
 from course.grade.sandbox.limits import MiB, Limits, load_limits
 from course.grade.sanitize import grading_meta, sanitize_preprocessors
 from course.inkernel import probe
@@ -52,6 +52,8 @@ _CRASHED = "crashed"
 class GuardedExecute(Execute):
     sandbox = Bool(True, help="run student code in the bubblewrap sandbox").tag(config=True)
     limit_overrides = Dict({}, help="grading limits over the unit's grading.toml").tag(config=True)
+    warm_kernels = Bool(True, help="start each notebook's sandboxed kernel ahead, framework "
+                                   "imported (course/grade/sandbox/warm.py)").tag(config=True)
 
     def _unit_limits(self, assignment: str | None) -> Limits:
         from course.layout import Layout
@@ -95,6 +97,17 @@ class GuardedExecute(Execute):
                 outs.append(note)
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+    def _take_kernel(self, nb, info: dict, limits: Limits) -> warm.Kernel:
+        from course.frameworks import FRAMEWORKS
+        from course.layout import NOTEBOOKS
+        names = {v: k for k, v in NOTEBOOKS.items()}
+        framework = names.get(f"{info.get('notebook')}.ipynb")
+        kernel_name = (nb.metadata.get("kernelspec") or {}).get("name") or self.kernel_name \
+            or "python3"
+        ahead = self.warm_kernels and warm.enabled() and framework in FRAMEWORKS
+        return warm.take(limits, framework, kernel_name, list(self.extra_arguments),
+                         self.config, ahead=ahead)
 
     # ------------------------------------------------------------------ running code
     def _run_in_kernel(self, cell, index: int, timeout: float) -> str:
@@ -210,11 +223,16 @@ class GuardedExecute(Execute):
         # The checker's working folder: empty, and nothing a student wrote is near it.
         checker_cwd = private / "checker"
         checker_cwd.mkdir()
-        self._box = self._checker = None
+        self._box = self._checker = self._kernel = None
         key = None
         try:
+            no_fd_capture = "--IPKernelApp.capture_fd_output=False"
+            if self.sandbox and no_fd_capture not in self.extra_arguments:
+                # C-level output goes to the grader's crash log, not into cells
+                self.extra_arguments = [*self.extra_arguments, no_fd_capture]
             if self.sandbox:
-                self._box = Sandbox(limits, private / "box")
+                self._kernel = self._take_kernel(nb, info, limits)
+                self._box = self._kernel.box
                 self._xdir = self._box.exchange
             else:
                 self._xdir = private / "x"
@@ -237,10 +255,8 @@ class GuardedExecute(Execute):
                 if cells.is_readonly_code(cell):
                     self._checker.exec_readonly(cell.source, cells.label(cell, index))
                     self._sent.add(index)
-            no_fd_capture = "--IPKernelApp.capture_fd_output=False"
-            if self.sandbox and no_fd_capture not in self.extra_arguments:
-                # C-level output goes to the grader's crash log, not into cells
-                self.extra_arguments = [*self.extra_arguments, no_fd_capture]
+            if self._kernel is not None:
+                self.km = self._kernel.km   # started already: setup_kernel only connects
             with self.setup_kernel():
                 reply = self.wait_for_reply(self.kc.kernel_info())
                 if reply:
@@ -258,12 +274,15 @@ class GuardedExecute(Execute):
         finally:
             if self._checker is not None:
                 record["checker_errors"] = list(self._checker.readonly_errors)
+                record["checker_reused"] = self._checker.uses > 1
                 give_back_checker(key, self._checker, ok=record["status"] != _CRASHED)
             if self._box is not None:
                 record["peak_mb"] = self._box.peak_mb()
                 if self._gone is None and self._box.oom_killed():
                     self._gone = (_CRASHED, "ran out of memory")
-                self._box.close()
+            if self._kernel is not None:
+                record["warm_kernel"] = self._kernel.warm
+                self._kernel.close()
             scratch.release(private)
         for index, cell in enumerate(nb.cells):
             # A test the checker did not answer must fail: nbgrader gives full points to a
@@ -355,7 +374,8 @@ def _content_size(content: dict) -> int:
     return size
 
 
-def nbgrader_overrides(*, sandbox: bool = True, limits: dict | None = None):
+def nbgrader_overrides(*, sandbox: bool = True, limits: dict | None = None,
+                       warm_kernels: bool = True):
     """nbgrader configuration that makes ``autograde`` use the guarded execution."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader import preprocessors as pp
@@ -368,5 +388,6 @@ def nbgrader_overrides(*, sandbox: bool = True, limits: dict | None = None):
                                            pp.SaveAutoGrades, pp.AssignLatePenalties,
                                            pp.CheckCellMetadata]
     c.GuardedExecute.sandbox = sandbox
+    c.GuardedExecute.warm_kernels = warm_kernels
     c.GuardedExecute.limit_overrides = dict(limits or {})
     return c

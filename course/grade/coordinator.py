@@ -64,7 +64,7 @@ def workspace_lock(workspace: Path):
 def grade_batch(unit: Unit, submissions: list, workspace: Path, *, workers: int = 1,
                 dask: str | None = None, executor=None, sandbox: bool = True,
                 limits: dict | None = None, regrade: bool = False, on_tamper: str = "flag",
-                progress: bool = True, log=print) -> BatchResult:
+                warm_kernels: bool = True, progress: bool = True, log=print) -> BatchResult:
     """Grade ``submissions`` (course/grade/intake.py) into ``workspace``'s gradebook."""
     from nbgrader.api import Gradebook
     from tqdm.auto import tqdm
@@ -108,7 +108,8 @@ def grade_batch(unit: Unit, submissions: list, workspace: Path, *, workers: int 
                     continue
                 by_key[key] = sub
                 tasks.append(Task(key, unit.slug, sub.student, digest, data, sub.timestamp,
-                                  list(sub.notes), sandbox, on_tamper, unit_limits.as_dict()))
+                                  list(sub.notes), sandbox, on_tamper, unit_limits.as_dict(),
+                                  warm_kernels))
             if skipped:
                 log(f"{len(skipped)} submission(s) already graded by an earlier run: skipped")
             ex = executor or make_executor(workers, dask)

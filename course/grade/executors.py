@@ -13,8 +13,12 @@ class SerialExecutor:
     name = "serial"
 
     def run(self, tasks, template):
-        for task in tasks:
-            yield task, grade_submission(task, template)
+        from course.grade.sandbox import warm
+        try:
+            for task in tasks:
+                yield task, grade_submission(task, template)
+        finally:  # kernels started ahead are this batch's: none outlives it in this process
+            warm.close_all()
 
     def close(self):
         pass
@@ -23,6 +27,10 @@ class SerialExecutor:
 def _worker_init():
     # A worker dies with its coordinator (kill -9 included), and its kernels with it.
     die_with_parent()
+    # Worker processes end without atexit: stop the kernels started ahead on the way out.
+    from multiprocessing.util import Finalize
+    from course.grade.sandbox import warm
+    Finalize(None, warm.close_all, exitpriority=10)
 
 
 class PoolExecutor:

@@ -67,6 +67,7 @@ class Task:
     sandbox: bool = True
     on_tamper: str = "flag"                       # "flag" | "zero"
     limits: dict | None = None                    # all of them: a worker need not have units/
+    warm_kernels: bool = True                     # kernels started ahead (sandbox/warm.py)
 
 
 @dataclass

@@ -79,7 +79,8 @@ def _grade_into(result: Result, task: Task, template: bytes) -> None:
             to_grade.append(name)
         if not to_grade:
             return
-        api = nbgrader_api(work, sandbox=task.sandbox, limits=task.limits)
+        api = nbgrader_api(work, sandbox=task.sandbox, limits=task.limits,
+                          warm_kernels=task.warm_kernels)
         with quiet_kernels(), contextlib.redirect_stdout(io.StringIO()), \
                 warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*not in session.*")
@@ -135,7 +136,8 @@ def _read_back(result: Result, work: Path, unit: str, student: str, graded: list
             entry.score = float(nb.score)
             entry.max_score = float(nb.max_score)
             entry.run = {k: run.get(k) for k in ("seconds", "peak_mb", "cell_seconds",
-                                                  "checker_errors", "sandboxed")}
+                                                  "checker_errors", "sandboxed", "warm_kernel",
+                                                  "checker_reused")}
             entry.autograded = path.read_text()
             entry.findings = list(run.get("findings") or [])
             entry.metadata_only = bool(run.get("metadata_only", True))

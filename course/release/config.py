@@ -19,7 +19,8 @@ COURSE_ID = "open-dl-course"
 SITE_FILE = "course-site.toml"   # a workspace's site settings, kept by `course grade`
 
 
-def nbgrader_config(root: Path, *, sandbox: bool = True, limits: dict | None = None):
+def nbgrader_config(root: Path, *, sandbox: bool = True, limits: dict | None = None,
+                    warm_kernels: bool = True):
     """Settings of the nbgrader workspace at ``root``; ``nbgrader autograde`` run there by
     hand also sandboxes student code and runs tests in the trusted checker."""
     from traitlets.config import Config
@@ -57,7 +58,7 @@ def nbgrader_config(root: Path, *, sandbox: bool = True, limits: dict | None = N
                                         CSSHTMLHeaderPreprocessor]
     c.NbGraderAPI.log_level = logging.ERROR
     from course.grade.autograde import nbgrader_overrides
-    c.merge(nbgrader_overrides(sandbox=sandbox, limits=limits))
+    c.merge(nbgrader_overrides(sandbox=sandbox, limits=limits, warm_kernels=warm_kernels))
     return c
 
 
