@@ -52,7 +52,7 @@ _CRASHED = "crashed"
 class GuardedExecute(Execute):
     sandbox = Bool(True, help="run student code in the bubblewrap sandbox").tag(config=True)
     limit_overrides = Dict({}, help="grading limits over the unit's grading.toml").tag(config=True)
-    warm_kernels = Bool(True, help="start each notebook's sandboxed kernel ahead, framework "
+    warm_kernels = Bool(False, help="start each notebook's sandboxed kernel ahead, framework "
                                    "imported (course/grade/sandbox/warm.py)").tag(config=True)
 
     def _unit_limits(self, assignment: str | None) -> Limits:
@@ -375,7 +375,7 @@ def _content_size(content: dict) -> int:
 
 
 def nbgrader_overrides(*, sandbox: bool = True, limits: dict | None = None,
-                       warm_kernels: bool = True):
+                       warm_kernels: bool = False):
     """nbgrader configuration that makes ``autograde`` use the guarded execution."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader import preprocessors as pp

@@ -20,9 +20,11 @@ SITE_FILE = "course-site.toml"   # a workspace's site settings, kept by `course 
 
 
 def nbgrader_config(root: Path, *, sandbox: bool = True, limits: dict | None = None,
-                    warm_kernels: bool = True):
+                    warm_kernels: bool = False):
     """Settings of the nbgrader workspace at ``root``; ``nbgrader autograde`` run there by
-    hand also sandboxes student code and runs tests in the trusted checker."""
+    hand also sandboxes student code and runs tests in the trusted checker. Kernels are
+    started ahead only for ``course grade``'s workers (``warm_kernels``): nbgrader's own
+    tools and the formgrader run in processes that would keep an unused one waiting."""
     from traitlets.config import Config
 
     c = Config()
