@@ -3,15 +3,15 @@ and must score exactly what its fixtures.yml says, in total and part by part."""
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 import html
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from course.author import fixtures
-from course.grade import coordinator, records
+from course.grade import coordinator, records, scratch
 from course.execute import execute
 from course.layout import NOTEBOOKS
 
@@ -193,19 +193,6 @@ def test_workers_reuse_checkers_and_kernels_started_ahead(graded):
     assert runs
     assert any(r.get("checker_reused") for r in runs), "no checker was ever reused"
     assert any(r.get("warm_kernel") for r in runs), "no kernel started ahead was used"
-    assert not [p for p in Path("/tmp").glob("course-kernel-*") if _in_use(p)], \
-        "kernels started ahead outlived the run"
-
-
-def _in_use(folder: Path) -> bool:
-    """A scratch folder whose owner still holds it (course/grade/scratch.py); a killed
-    run's are left to the next clean-up."""
-    import fcntl
-    try:
-        with (folder / ".owner").open("a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return False
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
+    # A killed run's folders are left to the next clean-up: only held ones count.
+    assert not [p for p in Path(scratch.short_tmp()).glob(f"{scratch.PREFIX}kernel-*")
+                if scratch.in_use(p)], "kernels started ahead outlived the run"

@@ -99,13 +99,12 @@ class GuardedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     def _take_kernel(self, nb, info: dict, limits: Limits) -> warm.Kernel:
-        from course.frameworks import FRAMEWORKS
         from course.layout import NOTEBOOKS
         names = {v: k for k, v in NOTEBOOKS.items()}
         framework = names.get(f"{info.get('notebook')}.ipynb")
         kernel_name = (nb.metadata.get("kernelspec") or {}).get("name") or self.kernel_name \
             or "python3"
-        ahead = self.warm_kernels and warm.enabled() and framework in FRAMEWORKS
+        ahead = self.warm_kernels and warm.enabled() and framework is not None
         return warm.take(limits, framework, kernel_name, list(self.extra_arguments),
                          self.config, ahead=ahead)
 

@@ -7,6 +7,7 @@ then the folder. No process id is written into a name or parsed back out of one.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -48,18 +49,36 @@ def clean_stale() -> list[Path]:
     for path in sorted(Path(short_tmp()).glob(f"{PREFIX}*")):
         if path in _held or not _ours(path):
             continue
-        try:
-            with (path / OWNER).open("a") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with _unheld(path) as free:
+            if free:
                 for listing in path.rglob(CGROUPS_FILE):
                     remove_groups(listing)
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
-        except BlockingIOError:
-            continue        # its owner is alive
-        except OSError:
-            continue
     return removed
+
+
+def in_use(path: Path) -> bool:
+    """Whether a scratch folder's owner (a live process) still holds it."""
+    with _unheld(path) as free:
+        return not free
+
+
+@contextlib.contextmanager
+def _unheld(path: Path):
+    """True while we hold the folder's lock (its owner is gone), else False."""
+    try:
+        fh = (path / OWNER).open("a")
+    except OSError:
+        yield False
+        return
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:      # BlockingIOError: its owner is alive
+            yield False
+            return
+        yield True
 
 
 def _ours(path: Path) -> bool:

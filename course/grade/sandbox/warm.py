@@ -64,6 +64,7 @@ class Kernel:
 
 
 _ready: dict = {}
+_registered = False
 
 
 def enabled() -> bool:
@@ -104,8 +105,10 @@ def close_all() -> None:
 
 def _start(key, limits: Limits, framework, kernel_name: str, arguments, config) -> Kernel:
     from course.grade.sandbox.kernel import SandboxKernelManager
-    if not _ready:
+    global _registered
+    if not _registered:
         atexit.register(close_all)
+        _registered = True
     folder = scratch.private_dir("kernel")
     box = None
     try:
