@@ -46,7 +46,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from course.grade.coordinator import grade
+    from course.grade.coordinator import default_workers, grade
     from course.grade.records import GradingError
     from course.report.gradebook import format_table
     from course.report.instructor import format_summary
@@ -55,7 +55,8 @@ def cmd_grade(args) -> int:
     try:
         result = grade(
             unit, submissions=Path(args.submissions) if args.submissions else None,
-            workspace=workspace_of(args), progress=True, workers=args.workers, dask=args.dask,
+            workspace=workspace_of(args), progress=True,
+            workers=args.workers or default_workers(), dask=args.dask,
             sandbox=not args.no_sandbox, limits={k: v for k, v in limits.items() if v},
             regrade=args.regrade, on_tamper=args.on_tamper,
             exchange=Path(args.exchange) if args.exchange else None,
@@ -267,7 +268,9 @@ def _grading_verbs(subparsers) -> None:
     src.add_argument("--exchange", help="nbgrader exchange root: grade its inbound submissions")
     src.add_argument("--lms-zip", help="a Canvas or Moodle submissions download (zip)")
     run = g.add_argument_group("how to grade")
-    run.add_argument("--workers", type=int, default=1, help="parallel grading processes (default 1)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="parallel grading processes (default: one per two cores, as each "
+                          "worker boots the next kernel on a second core)")
     run.add_argument("--dask", metavar="ADDRESS|local",
                      help="grade on a Dask cluster (scheduler address) or a local one")
     run.add_argument("--no-sandbox", action="store_true",

@@ -39,14 +39,27 @@ def layout() -> Layout:
     return LAYOUT
 
 
-@pytest.fixture(scope="session", params=GRADED_UNITS, ids=lambda u: u.slug)
-def graded(request, tmp_path_factory):
-    """Grade a unit's demo class for real with nbgrader, once per test session."""
-    unit = request.param
-    demo = unit.layout.demo / "submitted"
+@pytest.fixture(scope="session")
+def graded_units(request, tmp_path_factory) -> dict:
+    """Every unit's demo class that this session's tests use, graded for real with
+    nbgrader as **one** batch (as ``course demo`` does), once per test session."""
+    wanted = {item.callspec.params["graded"].slug for item in request.session.items
+              if "graded" in getattr(getattr(item, "callspec", None), "params", {})}
+    units = [u for u in GRADED_UNITS if u.slug in wanted]
+    demo = LAYOUT.demo / "submitted"
     before = tree_digest(demo)
-    workspace = tmp_path_factory.mktemp(f"grade-{unit.slug}")
-    result, problems = selfcheck.grade_fixtures(unit, workspace, progress=False)
-    return {"unit": unit, "result": result, "problems": problems, "workspace": workspace,
-            "rows": {r.student: r for r in result.rows}, "fixtures": fixtures.load(unit),
-            "demo_digest_before": before, "demo_digest_after": tree_digest(demo)}
+    base = tmp_path_factory.mktemp("grade-units")
+    done = selfcheck.grade_all_fixtures(units, lambda unit: base / unit.slug, progress=False)
+    after = tree_digest(demo)
+    return {unit.slug: {"unit": unit, "result": done[unit.slug].result,
+                        "problems": done[unit.slug].problems, "workspace": base / unit.slug,
+                        "rows": {r.student: r for r in done[unit.slug].result.rows},
+                        "fixtures": fixtures.load(unit),
+                        "demo_digest_before": before, "demo_digest_after": after}
+            for unit in units}
+
+
+@pytest.fixture(scope="session", params=GRADED_UNITS, ids=lambda u: u.slug)
+def graded(request, graded_units):
+    """One unit's graded demo class (from the session's one grading batch)."""
+    return graded_units[request.param.slug]

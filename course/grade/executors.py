@@ -1,5 +1,6 @@
 """Where workers run: in this process, in N worker processes, or on a Dask cluster. Each
-runs :func:`course.grade.worker.grade_submission` on tasks and yields (task, result); a
+runs :func:`course.grade.worker.grade_submission` on tasks (of one unit or several:
+``templates`` maps each task's unit to its packed template) and yields (task, result); a
 worker that fails becomes a *crashed* result (never points), and nothing stops the batch.
 """
 from __future__ import annotations
@@ -12,11 +13,11 @@ from course.lifetime import die_with_parent
 class SerialExecutor:
     name = "serial"
 
-    def run(self, tasks, template):
+    def run(self, tasks, templates: dict):
         from course.grade.sandbox import warm
         try:
             for task in tasks:
-                yield task, grade_submission(task, template)
+                yield task, grade_submission(task, templates[task.unit])
         finally:  # kernels started ahead are this batch's: none outlives it in this process
             warm.close_all()
 
@@ -24,13 +25,22 @@ class SerialExecutor:
         pass
 
 
-def _worker_init():
+_TEMPLATES: dict = {}
+
+
+def _worker_init(templates: dict):
     # A worker dies with its coordinator (kill -9 included), and its kernels with it.
     die_with_parent()
+    # The templates travel once per worker, not with every task: a task stays small.
+    _TEMPLATES.update(templates)
     # Worker processes end without atexit: stop the kernels started ahead on the way out.
     from multiprocessing.util import Finalize
     from course.grade.sandbox import warm
     Finalize(None, warm.close_all, exitpriority=10)
+
+
+def _grade_in_worker(task):
+    return grade_submission(task, _TEMPLATES[task.unit])
 
 
 class PoolExecutor:
@@ -40,7 +50,7 @@ class PoolExecutor:
         self.workers = workers
         self.name = f"{workers} worker process(es)"
 
-    def run(self, tasks, template):
+    def run(self, tasks, templates: dict):
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
@@ -49,8 +59,9 @@ class PoolExecutor:
         attempts = {t.key: 0 for t in tasks}
         todo = list(tasks)
         while todo:
-            pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init)
-            futures = {pool.submit(grade_submission, t, template): t for t in todo}
+            pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
+                                       initargs=(templates,))
+            futures = {pool.submit(_grade_in_worker, t): t for t in todo}
             todo = []
             try:
                 pending = set(futures)
@@ -90,10 +101,10 @@ class DaskExecutor:
             self.client = Client(address)
             self.name = f"Dask cluster at {address}"
 
-    def run(self, tasks, template):
+    def run(self, tasks, templates: dict):
         from distributed import as_completed
-        shared = self.client.scatter(template, broadcast=True)
-        futures = {self.client.submit(grade_submission, t, shared, key=f"grade-{t.key}",
+        shared = {unit: self.client.scatter(t, broadcast=True) for unit, t in templates.items()}
+        futures = {self.client.submit(grade_submission, t, shared[t.unit], key=f"grade-{t.key}",
                                       pure=False): t for t in tasks}
         for fut in as_completed(list(futures)):
             task = futures[fut]

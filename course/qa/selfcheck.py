@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from course.author import fixtures
 from course.build.freshness import stale_files
-from course.grade.coordinator import grade
+from course.grade.coordinator import UnitBatch, default_workers, grade_units
+from course.grade.intake import from_folder
 from course.layout import Unit
+
+
+@dataclass
+class FixtureGrading:
+    """One unit's demo class, graded: the result and every score not as expected."""
+    unit: Unit
+    result: object | None        # course.grade.coordinator.GradeResult (None: no fixtures)
+    problems: list
 
 
 def grade_fixtures(unit: Unit, workspace: Path | None = None, *, progress: bool = True):
@@ -25,18 +35,38 @@ def grade_fixtures(unit: Unit, workspace: Path | None = None, *, progress: bool 
 
     Returns (GradeResult, problems): a line for every score that is not as expected.
     """
-    fxs = fixtures.load(unit)
-    if not fxs:
-        return None, [f"{unit.slug}: no fixtures.yml: nothing proves its grading"]
     with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
+        done = grade_all_fixtures([unit], lambda u: Path(workspace or tmp), progress=progress,
+                                  report=False)[unit.slug]
+        return done.result, done.problems
+
+
+def grade_all_fixtures(units: list, workspace_of, *, progress: bool = True,
+                       report: bool = False, workers: int | None = None, **kw) -> dict:
+    """Every unit's demo class graded as **one** batch over the machine's workers (the
+    import of a framework and a worker's start are paid once, not once per unit).
+    ``workspace_of(unit)`` says where each unit's gradebook goes. {slug: FixtureGrading}."""
+    out, batches = {}, []
+    for unit in units:
+        fxs = fixtures.load(unit)
+        if not fxs:
+            out[unit.slug] = FixtureGrading(
+                unit, None, [f"{unit.slug}: no fixtures.yml: nothing proves its grading"])
+            continue
+        batches.append(UnitBatch(unit, from_folder(unit, unit.layout.demo / "submitted"),
+                                 Path(workspace_of(unit))))
+    if batches:
         # The grading a course really gets: sandboxed (COURSE_NO_SANDBOX=1 opts out where
-        # bubblewrap cannot run), two workers at most (shared 2-core machines).
-        result = grade(unit, submissions=unit.layout.demo / "submitted",
-                               workspace=workspace or Path(tmp), progress=progress,
-                               workers=min(2, os.cpu_count() or 1), report=False,
-                               sandbox=os.environ.get("COURSE_NO_SANDBOX") != "1",
-                               log=lambda line: None)
-        return result, compare(unit, fxs, result.rows)
+        # bubblewrap cannot run), the machine's default number of workers.
+        results = grade_units(batches, progress=progress, report=report,
+                              workers=workers or default_workers(),
+                              sandbox=os.environ.get("COURSE_NO_SANDBOX") != "1",
+                              log=lambda line: None, **kw)
+        for b in batches:
+            result = results[b.unit.slug]
+            out[b.unit.slug] = FixtureGrading(b.unit, result, compare(
+                b.unit, fixtures.load(b.unit), result.rows))
+    return {u.slug: out[u.slug] for u in units}
 
 
 def compare(unit: Unit, fxs, rows) -> list[str]:
@@ -58,17 +88,21 @@ def compare(unit: Unit, fxs, rows) -> list[str]:
 
 
 def run_checks(units: list[Unit], *, grade: bool = True) -> bool:
+    stale = {unit.slug: stale_files(unit) for unit in units}
+    for unit in units:
+        for line in stale[unit.slug]:
+            print(f"STALE  {line}")
+        if stale[unit.slug]:
+            print(f"       run `course build {unit.slug}` and commit the result")
+    fresh = [u for u in units if not stale[u.slug]]
+    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
+        graded = grade_all_fixtures(fresh, lambda u: Path(tmp) / u.slug) if grade else {}
     all_ok = True
     for unit in units:
-        stale = stale_files(unit)
-        for line in stale:
-            print(f"STALE  {line}")
-        if stale:
-            print(f"       run `course build {unit.slug}` and commit the result")
-        wrong = grade_fixtures(unit)[1] if grade and not stale else []
+        wrong = graded[unit.slug].problems if unit.slug in graded else []
         for line in wrong:
             print(f"WRONG  {unit.slug}: {line}")
-        ok = not stale and not wrong
+        ok = not stale[unit.slug] and not wrong
         print(f"{'ok    ' if ok else 'FAILED'} {unit.slug}"
               + (" (fresh; fixtures graded as expected)" if ok and grade else ""))
         all_ok &= ok
