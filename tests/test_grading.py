@@ -11,7 +11,8 @@ import nbformat
 import pytest
 
 from course.author import fixtures
-from course.grade import coordinator, records, scratch
+from conftest import GRADED_UNITS
+from course.grade import coordinator, intake, records, scratch
 from course.execute import execute
 from course.layout import NOTEBOOKS
 
@@ -196,3 +197,52 @@ def test_workers_reuse_checkers_and_kernels_started_ahead(graded):
     # A killed run's folders are left to the next clean-up: only held ones count.
     assert not [p for p in Path(scratch.short_tmp()).glob(f"{scratch.PREFIX}kernel-*")
                 if scratch.in_use(p)], "kernels started ahead outlived the run"
+
+
+def _cold_sample(unit, fxs) -> list:
+    """The fixtures graded again with cold kernels: every one of unit 01 (each status its
+    fixtures have); elsewhere, per framework, the wrong submission losing the most parts
+    (all of them, graded cold, would cost the suite ten minutes)."""
+    if unit.slug == "01-activations":
+        return list(fxs)
+    picks = []
+    for fw in NOTEBOOKS:
+        partial = [fx for fx in fxs if fx.framework == fw and fx.solutions and fx.lost]
+        if partial:
+            picks.append(max(partial, key=lambda fx: len(fx.lost)))
+    return picks
+
+
+def test_cold_kernels_grade_exactly_as_kernels_started_ahead(graded_units, tmp_path):
+    """Kernels started ahead change when a kernel boots, never a grade: the same
+    submissions graded with cold kernels (each notebook starts its own and imports its
+    framework) get the same status, reason and per-part scores, in every unit."""
+    import os
+    import shutil
+
+    assert set(graded_units) == {u.slug for u in GRADED_UNITS}
+    batches, picked = [], {}
+    for slug, graded in graded_units.items():
+        unit = graded["unit"]
+        picked[slug] = _cold_sample(unit, graded["fixtures"])
+        folder = tmp_path / "subs" / slug
+        for fx in picked[slug]:
+            shutil.copytree(fixtures.demo_path(unit, fx).parent, folder / fx.student / slug)
+        batches.append(coordinator.UnitBatch(unit, intake.from_folder(unit, folder),
+                                             tmp_path / "ws" / slug))
+    cold = coordinator.grade_units(batches, report=False, workers=2, warm_kernels=False,
+                                   sandbox=os.environ.get("COURSE_NO_SANDBOX") != "1",
+                                   progress=False, log=lambda line: None)
+    compared = 0
+    for slug, graded in graded_units.items():
+        rows = {r.student: r for r in cold[slug].rows}
+        assert set(rows) == {fx.student for fx in picked[slug]}
+        for student, row in rows.items():
+            warm = graded["rows"][student]
+            assert (row.status, row.reason, row.parts, row.score) == \
+                (warm.status, warm.reason, warm.parts, warm.score), f"{slug} {student}"
+            compared += 1
+        runs = [nbformat.read(p, as_version=4).metadata["course"]["grading"]
+                for p in (tmp_path / "ws" / slug / "autograded").rglob("*.ipynb")]
+        assert runs and not any(r.get("warm_kernel") for r in runs), slug
+    assert compared >= 12 + 2 * (len(graded_units) - 1)

@@ -2,10 +2,15 @@
 
 Generates N submissions per framework for unit 01 from its fixtures (reference, naive,
 slips, untouched, edited tests, warnings: repeated under new student ids), then times
+* the floor: a kernel that only starts and imports the framework (per framework),
 * bare nbclient execution of each submitted notebook (no grading, no sandbox, no tests),
-* our grading, one worker (sandbox, trusted checker, journal, gradebook),
+* the anchor: plain ``nbgrader autograde`` (nbgrader's own preprocessors: tests in the
+  student's kernel, no sandbox, no feedback),
+* our grading, one worker, kernels cold and started ahead (sandbox, trusted checker,
+  feedback, journal, gradebook),
 * our grading with 2 worker processes, and with a 2-worker Dask LocalCluster.
-Times depend on the machine and its load: nothing is asserted.
+Rows give seconds per submission for each framework. Times depend on the machine and its
+load: nothing is asserted.
 """
 from __future__ import annotations
 
@@ -68,14 +73,73 @@ def _bare_run(paths, out) -> list:
     return out
 
 
+def _floor(framework: str, times: int) -> list:
+    """A kernel that starts, imports the framework and stops: what no grading can beat."""
+    module = {"pytorch": "torch", "tensorflow": "tensorflow"}[framework]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"import {module}")])
+    with tempfile.TemporaryDirectory(prefix="course-bench-floor-") as tmp:
+        out = []
+        for _ in range(times):
+            start = time.perf_counter()
+            execute(nb, Path(tmp), timeout=300)
+            out.append(time.perf_counter() - start)
+    return out
+
+
+def plain_nbgrader_api(unit, root: Path):
+    """nbgrader as it comes, in a workspace of ``unit`` at ``root``: tests in the
+    student's own kernel, no sandbox, no feedback (the anchor; also what the hostile
+    tests show would be fooled)."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    from course.release.config import nbgrader_config
+    from course.release.workspace import prepare
+    prepare(unit, root)
+    config = nbgrader_config(root)
+    traits = Autograde.class_traits()
+    config.Autograde.sanitize_preprocessors = traits["sanitize_preprocessors"].default()
+    config.Autograde.autograde_preprocessors = traits["autograde_preprocessors"].default()
+    config.Execute.timeout = 120
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+def _plain(unit, folder: Path, workspace: Path):
+    import contextlib
+    import io
+    import shutil
+
+    from course.execute import quiet_kernels
+    api = plain_nbgrader_api(unit, workspace)
+    per = {}
+    start = time.perf_counter()
+    for student_dir in sorted(folder.iterdir()):
+        shutil.copytree(student_dir, workspace / "submitted" / student_dir.name)
+        t = time.perf_counter()
+        with quiet_kernels(), contextlib.redirect_stdout(io.StringIO()):
+            api.autograde(unit.slug, student_dir.name, force=True, create=True)
+        per[student_dir.name] = time.perf_counter() - t
+    return time.perf_counter() - start, per
+
+
 def _graded(unit, folder: Path, workspace: Path, **kw):
     subs = intake.from_folder(unit, folder)
     start = time.perf_counter()
     result = grade_batch(unit, subs, workspace, progress=False, log=lambda line: None, **kw)
     wall = time.perf_counter() - start
-    per = [r["seconds"] for r in result.applied]
+    per = {r["student"]: r["seconds"] for r in result.applied}
     scores = {r["student"]: (r["status"], r["score"]) for r in result.applied}
     return wall, per, scores
+
+
+def _by_framework(per: dict) -> dict:
+    """Mean seconds per submission of each framework ({student: s}; bench-pt-*, bench-tf-*)."""
+    out = {}
+    for tag, fw in (("pt", "PyTorch"), ("tf", "TensorFlow")):
+        mine = [s for student, s in per.items() if student.startswith(f"bench-{tag}-")]
+        out[f"s/{fw}"] = f"{statistics.mean(mine):.2f}" if mine else "-"
+    return out
 
 
 def run_bench(per_framework: int = 20, dask: bool = True, workspace: Path | None = None) -> int:
@@ -87,27 +151,37 @@ def run_bench(per_framework: int = 20, dask: bool = True, workspace: Path | None
     n = len(paths)
     print(f"{n} submissions ({per_framework} per framework) in {folder}")
     rows, grades = [], {}
-    bare = _bare(paths)
-    rows.append({"mode": "bare nbclient execution (no grading)", "submissions": n,
-                 "wall s": f"{sum(bare):.0f}", "s/submission": f"{statistics.mean(bare):.1f}",
-                 "submissions/min": f"{60 * n / sum(bare):.1f}"})
-    print(table(rows[-1:]))
-    runs = [("graded, sandboxed, 1 worker", {"workers": 1}),
-            ("graded, sandboxed, 2 workers", {"workers": 2})]
+
+    def row(mode, wall, per, runs=None):
+        rows.append({"mode": mode, "submissions": runs or n, "wall s": f"{wall:.0f}",
+                     **_by_framework(per), "submissions/min": f"{60 * (runs or n) / wall:.1f}"})
+        print(table(rows[-1:]), flush=True)
+
+    floor = {f"bench-{tag}-{i:02d}": s for fw, tag in (("pytorch", "pt"), ("tensorflow", "tf"))
+             for i, s in enumerate(_floor(fw, 3))}
+    row("floor: kernel start + framework import (3 per framework)", sum(floor.values()), floor,
+        len(floor))
+    bare = dict(zip((p.parent.parent.name for p in paths), _bare(paths)))
+    row("bare nbclient execution (no grading)", sum(bare.values()), bare)
+    wall, per = _plain(unit, folder, base / "plain-nbgrader")
+    row("plain nbgrader autograde (no sandbox, tests in the student's kernel, no feedback)",
+        wall, per)
+    runs = [("graded, sandboxed, 1 worker, cold kernels", {"workers": 1, "warm_kernels": False}),
+            ("graded, sandboxed, 1 worker, kernels started ahead", {"workers": 1}),
+            ("graded, sandboxed, 2 workers, kernels started ahead", {"workers": 2})]
     if dask:
         runs.append(("graded, sandboxed, Dask LocalCluster (2 workers)", {"dask": "local", "workers": 2}))
-    for label, kw in runs:
-        ws = base / label.split(",")[-1].strip().replace(" ", "-").replace("(", "").replace(")", "")
-        wall, per, scores = _graded(unit, folder, ws, **kw)
-        grades[label] = scores
-        rows.append({"mode": label, "submissions": n, "wall s": f"{wall:.0f}",
-                     "s/submission": f"{statistics.mean(per):.1f}",
-                     "submissions/min": f"{60 * n / wall:.1f}"})
-        print(table(rows[-1:]))
+    walls = {}
+    for i, (label, kw) in enumerate(runs):
+        wall, per, scores = _graded(unit, folder, base / f"graded-{i}", **kw)
+        grades[label], walls[label] = scores, wall
+        row(label, wall, per)
     print()
     print(table(rows))
     same = len({tuple(sorted(g.items())) for g in grades.values()}) == 1
+    one, two = walls[runs[1][0]], walls[runs[2][0]]
     print(f"\nidentical grades in every graded run: {'yes' if same else 'NO'}")
-    print("s/submission: mean time of one submission (graded runs: inside its worker, "
-          "sandbox and checker included); wall s: the whole batch, setup included.")
+    print(f"2 workers vs 1 (kernels started ahead): {one / two:.2f}x")
+    print("s/<framework>: mean seconds of one submission (graded runs: inside its worker, "
+          "sandbox, checker and feedback included); wall s: the whole batch, setup included.")
     return 0 if same else 1

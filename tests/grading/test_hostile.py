@@ -21,8 +21,7 @@ from course import execute
 from course.author import fixtures
 from course.grade import coordinator, intake
 from course.grade.journal import Journal
-from course.release.config import nbgrader_config
-from course.release.workspace import prepare
+from course.qa.bench_grading import plain_nbgrader_api
 from course.layout import NOTEBOOKS
 
 from . import _hostile as H
@@ -90,20 +89,11 @@ def test_feedback_explains_a_stopped_notebook_without_leaking_hidden_tests(hosti
 
 def _grade_with_plain_nbgrader(unit, tmp_path, notebook: bytes, student: str) -> float:
     """nbgrader as it comes: tests run in the student's own kernel, no box."""
-    from nbgrader.converters import Autograde
     root = tmp_path / student
-    prepare(unit, root)
+    api = plain_nbgrader_api(unit, root)
     dest = root / "submitted" / student / unit.slug
     dest.mkdir(parents=True)
     (dest / "pytorch.ipynb").write_bytes(notebook)
-    config = nbgrader_config(root)
-    traits = Autograde.class_traits()
-    config.Autograde.sanitize_preprocessors = traits["sanitize_preprocessors"].default()
-    config.Autograde.autograde_preprocessors = traits["autograde_preprocessors"].default()
-    config.Execute.timeout = 120
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     with execute.quiet_kernels(), contextlib.redirect_stdout(io.StringIO()):
         assert api.autograde(unit.slug, student, force=True, create=True)["success"]
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
