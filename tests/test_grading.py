@@ -185,12 +185,17 @@ def test_a_hidden_test_as_the_last_cell_is_graded(tmp_path):
         assert (row.status, row.score, row.parts["test_dead_fraction_hidden"]) == ("graded", 20, 2)
 
 
+def _grading_records(workspace: Path) -> list:
+    """The grader's record of every autograded notebook in ``workspace``."""
+    return [nbformat.read(p, as_version=4).metadata["course"]["grading"]
+            for p in (workspace / "autograded").rglob("*.ipynb")]
+
+
 def test_workers_reuse_checkers_and_kernels_started_ahead(graded):
     """A worker's second notebook of a framework gets the checker the first one used
     (audited clean) and a kernel started ahead, framework imported: the cost of grading
     is the student's code, not start-up. Each kernel still served one notebook only."""
-    runs = [nbformat.read(p, as_version=4).metadata["course"]["grading"]
-            for p in (graded["workspace"] / "autograded").rglob("*.ipynb")]
+    runs = _grading_records(graded["workspace"])
     assert runs
     assert any(r.get("checker_reused") for r in runs), "no checker was ever reused"
     assert any(r.get("warm_kernel") for r in runs), "no kernel started ahead was used"
@@ -242,7 +247,6 @@ def test_cold_kernels_grade_exactly_as_kernels_started_ahead(graded_units, tmp_p
             assert (row.status, row.reason, row.parts, row.score) == \
                 (warm.status, warm.reason, warm.parts, warm.score), f"{slug} {student}"
             compared += 1
-        runs = [nbformat.read(p, as_version=4).metadata["course"]["grading"]
-                for p in (tmp_path / "ws" / slug / "autograded").rglob("*.ipynb")]
+        runs = _grading_records(tmp_path / "ws" / slug)
         assert runs and not any(r.get("warm_kernel") for r in runs), slug
     assert compared >= 12 + 2 * (len(graded_units) - 1)

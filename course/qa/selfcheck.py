@@ -30,25 +30,14 @@ class FixtureGrading:
     problems: list
 
 
-def grade_fixtures(unit: Unit, workspace: Path | None = None, *, progress: bool = True):
-    """Autograde the unit's demo submissions (its fixtures) into ``workspace``.
-
-    Returns (GradeResult, problems): a line for every score that is not as expected.
-    """
-    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
-        done = grade_all_fixtures([unit], lambda u: Path(workspace or tmp), progress=progress,
-                                  report=False)[unit.slug]
-        return done.result, done.problems
-
-
 def grade_all_fixtures(units: list, workspace_of, *, progress: bool = True,
-                       report: bool = False, workers: int | None = None, **kw) -> dict:
+                       report: bool = False, workers: int | None = None) -> dict:
     """Every unit's demo class graded as **one** batch over the machine's workers (the
     import of a framework and a worker's start are paid once, not once per unit).
     ``workspace_of(unit)`` says where each unit's gradebook goes. {slug: FixtureGrading}."""
-    out, batches = {}, []
+    out, batches, fxs_of = {}, [], {}
     for unit in units:
-        fxs = fixtures.load(unit)
+        fxs = fxs_of[unit.slug] = fixtures.load(unit)
         if not fxs:
             out[unit.slug] = FixtureGrading(
                 unit, None, [f"{unit.slug}: no fixtures.yml: nothing proves its grading"])
@@ -61,11 +50,11 @@ def grade_all_fixtures(units: list, workspace_of, *, progress: bool = True,
         results = grade_units(batches, progress=progress, report=report,
                               workers=workers or default_workers(),
                               sandbox=os.environ.get("COURSE_NO_SANDBOX") != "1",
-                              log=lambda line: None, **kw)
+                              log=lambda line: None)
         for b in batches:
             result = results[b.unit.slug]
             out[b.unit.slug] = FixtureGrading(b.unit, result, compare(
-                b.unit, fixtures.load(b.unit), result.rows))
+                b.unit, fxs_of[b.unit.slug], result.rows))
     return {u.slug: out[u.slug] for u in units}
 
 
