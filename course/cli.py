@@ -56,7 +56,7 @@ def cmd_grade(args) -> int:
         result = grade(
             unit, submissions=Path(args.submissions) if args.submissions else None,
             workspace=workspace_of(args), progress=True,
-            workers=args.workers or default_workers(), dask=args.dask,
+            workers=args.workers or default_workers(not args.no_sandbox), dask=args.dask,
             sandbox=not args.no_sandbox, limits={k: v for k, v in limits.items() if v},
             regrade=args.regrade, on_tamper=args.on_tamper,
             exchange=Path(args.exchange) if args.exchange else None,
@@ -269,8 +269,9 @@ def _grading_verbs(subparsers) -> None:
     src.add_argument("--lms-zip", help="a Canvas or Moodle submissions download (zip)")
     run = g.add_argument_group("how to grade")
     run.add_argument("--workers", type=int, default=None,
-                     help="parallel grading processes (default: one per two cores, as each "
-                          "worker boots the next kernel on a second core)")
+                     help="parallel grading processes (default: one per core where kernels "
+                          "are forked from templates, as root; else one per two cores, as "
+                          "each worker boots the next kernel on a second core)")
     run.add_argument("--dask", metavar="ADDRESS|local",
                      help="grade on a Dask cluster (scheduler address) or a local one")
     run.add_argument("--no-sandbox", action="store_true",

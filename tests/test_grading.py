@@ -3,6 +3,7 @@ and must score exactly what its fixtures.yml says, in total and part by part."""
 from __future__ import annotations
 
 import csv
+import os
 import html
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from course.author import fixtures
 from conftest import GRADED_UNITS
 from course.grade import coordinator, intake, records, scratch
+from course.grade.sandbox import forkserver
 from course.execute import execute
 from course.layout import NOTEBOOKS
 
@@ -161,7 +163,6 @@ def test_autograded_notebooks_keep_every_cell(graded):
 
 def test_a_hidden_test_as_the_last_cell_is_graded(tmp_path):
     """A notebook may end with a test cell; it once vanished from the graded notebook."""
-    import os
     import shutil
 
     from conftest import copy_repo
@@ -199,9 +200,13 @@ def test_workers_reuse_checkers_and_kernels_started_ahead(graded):
     assert runs
     assert any(r.get("checker_reused") for r in runs), "no checker was ever reused"
     assert any(r.get("warm_kernel") for r in runs), "no kernel started ahead was used"
+    if forkserver.possible() and os.environ.get("COURSE_NO_SANDBOX") != "1":
+        # as root every kernel comes from its worker's template: none fell back to a cold one
+        assert all(r.get("forked_kernel") for r in runs), "a kernel was not forked from a template"
     # A killed run's folders are left to the next clean-up: only held ones count.
-    assert not [p for p in Path(scratch.short_tmp()).glob(f"{scratch.PREFIX}kernel-*")
-                if scratch.in_use(p)], "kernels started ahead outlived the run"
+    assert not [p for kind in ("kernel", "template")
+                for p in Path(scratch.short_tmp()).glob(f"{scratch.PREFIX}{kind}-*")
+                if scratch.in_use(p)], "kernels started ahead or templates outlived the run"
 
 
 def _cold_sample(unit, fxs) -> list:
@@ -219,10 +224,10 @@ def _cold_sample(unit, fxs) -> list:
 
 
 def test_cold_kernels_grade_exactly_as_kernels_started_ahead(graded_units, tmp_path):
-    """Kernels started ahead change when a kernel boots, never a grade: the same
-    submissions graded with cold kernels (each notebook starts its own and imports its
-    framework) get the same status, reason and per-part scores, in every unit."""
-    import os
+    """Kernels started ahead, forked from a template, change when and how a kernel boots,
+    never a grade: the same submissions graded with cold kernels (each notebook starts its
+    own with bubblewrap and imports its framework) get the same status, reason and
+    per-part scores, in every unit."""
     import shutil
 
     assert set(graded_units) == {u.slug for u in GRADED_UNITS}

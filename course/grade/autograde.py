@@ -281,6 +281,7 @@ class GuardedExecute(Execute):
                     self._gone = (_CRASHED, "ran out of memory")
             if self._kernel is not None:
                 record["warm_kernel"] = self._kernel.warm
+                record["forked_kernel"] = self._kernel.forked
                 self._kernel.close()
             scratch.release(private)
         for index, cell in enumerate(nb.cells):

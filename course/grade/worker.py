@@ -137,7 +137,7 @@ def _read_back(result: Result, work: Path, unit: str, student: str, graded: list
             entry.max_score = float(nb.max_score)
             entry.run = {k: run.get(k) for k in ("seconds", "peak_mb", "cell_seconds",
                                                   "checker_errors", "sandboxed", "warm_kernel",
-                                                  "checker_reused")}
+                                                  "forked_kernel", "checker_reused")}
             entry.autograded = path.read_text()
             entry.findings = list(run.get("findings") or [])
             entry.metadata_only = bool(run.get("metadata_only", True))

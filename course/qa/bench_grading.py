@@ -6,14 +6,16 @@ slips, untouched, edited tests, warnings: repeated under new student ids), then 
 * bare nbclient execution of each submitted notebook (no grading, no sandbox, no tests),
 * the anchor: plain ``nbgrader autograde`` (nbgrader's own preprocessors: tests in the
   student's kernel, no sandbox, no feedback),
-* our grading, one worker, kernels cold and started ahead (sandbox, trusted checker,
-  feedback, journal, gradebook),
-* our grading with 2 worker processes, and with a 2-worker Dask LocalCluster.
+* our grading, one worker, kernels cold (sandbox, trusted checker, feedback, journal,
+  gradebook),
+* 1 and 2 workers with kernels started ahead by bubblewrap, then forked from a template
+  (course/grade/sandbox/forkserver.py), and a 2-worker Dask LocalCluster.
 Rows give seconds per submission for each framework. Times depend on the machine and its
 load: nothing is asserted.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -166,22 +168,37 @@ def run_bench(per_framework: int = 20, dask: bool = True, workspace: Path | None
     wall, per = _plain(unit, folder, base / "plain-nbgrader")
     row("plain nbgrader autograde (no sandbox, tests in the student's kernel, no feedback)",
         wall, per)
-    runs = [("graded, sandboxed, 1 worker, cold kernels", {"workers": 1, "warm_kernels": False}),
-            ("graded, sandboxed, 1 worker, kernels started ahead", {"workers": 1}),
-            ("graded, sandboxed, 2 workers, kernels started ahead", {"workers": 2})]
+    # (label, grading options, environment): bubblewrap's kernels started ahead against
+    # kernels forked from a template (course/grade/sandbox/forkserver.py, root only).
+    bwrap_only = {"COURSE_FORK_FRAMEWORKS": ""}
+    runs = [("graded, sandboxed, 1 worker, cold kernels", {"workers": 1, "warm_kernels": False}, {}),
+            ("graded, sandboxed, 1 worker, started ahead by bubblewrap", {"workers": 1}, bwrap_only),
+            ("graded, sandboxed, 2 workers, started ahead by bubblewrap", {"workers": 2}, bwrap_only),
+            ("graded, sandboxed, 1 worker, forked from a template", {"workers": 1}, {}),
+            ("graded, sandboxed, 2 workers, forked from a template", {"workers": 2}, {})]
     if dask:
-        runs.append(("graded, sandboxed, Dask LocalCluster (2 workers)", {"dask": "local", "workers": 2}))
+        runs.append(("graded, sandboxed, Dask LocalCluster (2 workers), forked",
+                     {"dask": "local", "workers": 2}, {}))
     walls = {}
-    for i, (label, kw) in enumerate(runs):
-        wall, per, scores = _graded(unit, folder, base / f"graded-{i}", **kw)
+    for i, (label, kw, env) in enumerate(runs):
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            wall, per, scores = _graded(unit, folder, base / f"graded-{i}", **kw)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k)
+                else:
+                    os.environ[k] = v
         grades[label], walls[label] = scores, wall
         row(label, wall, per)
     print()
     print(table(rows))
     same = len({tuple(sorted(g.items())) for g in grades.values()}) == 1
-    one, two = walls[runs[1][0]], walls[runs[2][0]]
     print(f"\nidentical grades in every graded run: {'yes' if same else 'NO'}")
-    print(f"2 workers vs 1 (kernels started ahead): {one / two:.2f}x")
+    for how, one, two in (("started ahead by bubblewrap", 1, 2), ("forked from a template", 3, 4)):
+        print(f"2 workers vs 1, {how}: {walls[runs[one][0]] / walls[runs[two][0]]:.2f}x")
     print("s/<framework>: mean seconds of one submission (graded runs: inside its worker, "
           "sandbox, checker and feedback included); wall s: the whole batch, setup included.")
     return 0 if same else 1

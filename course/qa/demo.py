@@ -2,8 +2,8 @@
 
 Build the course (incremental: fresh notebooks are not re-executed), check that every
 generated file is fresh, autograde the demo class of sample submissions of every unit
-into ``autograder/course`` as **one** batch over all cores (one worker per two cores:
-course/grade/coordinator.py default_workers), and print each unit's grade
+into ``autograder/course`` as **one** batch over all cores (course/grade/coordinator.py
+default_workers), and print each unit's grade
 table, then one summary of all units: submissions, whether every one scored what
 ``fixtures.yml`` expects, and where each unit's report is.
 """

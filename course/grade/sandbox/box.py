@@ -106,7 +106,7 @@ class Sandbox:
     """One sandbox (one notebook's kernel): its folders, user, cgroup and command line."""
 
     def __init__(self, limits: Limits, private_dir: Path, *, extra_read_only=(),
-                 bwrap: str | None = None):
+                 bwrap: str | None = None, cgroup: bool = True):
         self.limits = limits
         self.private = Path(private_dir)
         self.bwrap = bwrap or find_bwrap()
@@ -129,7 +129,7 @@ class Sandbox:
         if self.registry and not any(self.registry.is_relative_to(p) for p in self.read_only):
             self.read_only.append(self.registry)      # that file alone, not the folder
         self.group = ResourceGroup.create(limits, f"course-sandbox-{uuid.uuid4().hex[:12]}") \
-            if self.root else None
+            if self.root and cgroup else None
         if self.group is not None:  # what a cleaner removes if this run is killed (scratch.py)
             (self.private / CGROUPS_FILE).write_text("".join(
                 f"{self.group.version} {d}\n" for d in sorted(set(map(str, self.group.dirs.values())))))
@@ -152,10 +152,22 @@ class Sandbox:
         env.update(extra or {})
         return env
 
-    def _bwrap_args(self, env: dict) -> list[str]:
+    def identity_files(self) -> list[Path]:
+        """/etc/passwd and /etc/group naming the sandbox's user (as root: a fresh uid)."""
+        passwd, group = self.private / "passwd", self.private / "group"
+        passwd.write_text(f"root:x:0:0::/root:/usr/sbin/nologin\n"
+                          f"student:x:{self.uid}:{self.uid}::{INSIDE_HOME}:/usr/sbin/nologin\n")
+        group.write_text(f"root:x:0:\nstudent:x:{self.uid}:\n")
+        return [passwd, group]
+
+    def _bwrap_args(self, env: dict, *, template: bool = False) -> list[str]:
+        """bubblewrap's arguments. A ``template`` (course/grade/sandbox/forkserver.py) keeps
+        root and the host's PID namespace, and may write its private folder: its forks
+        build each kernel's own namespaces, /tmp, /proc and user themselves."""
         a = [self.bwrap, "--die-with-parent", "--new-session",
-             "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-             "--unshare-cgroup-try", "--hostname", "grading"]
+             "--unshare-ipc", "--unshare-net", "--unshare-uts", "--hostname", "grading"]
+        if not template:
+            a += ["--unshare-pid", "--unshare-cgroup-try"]
         if not self.root:
             a += ["--unshare-user", "--uid", str(self.uid), "--gid", str(self.uid)]
         a += ["--ro-bind", "/usr", "/usr"]
@@ -169,15 +181,12 @@ class Sandbox:
               "--proc", "/proc", "--dev", "/dev",
               "--size", str(self.limits.tmp_mb * MiB), "--perms", "1777", "--tmpfs", INSIDE_TMP,
               "--perms", "0755", "--dir", INSIDE_HOME, "--perms", "0755", "--dir", INSIDE_WORK]
-        if self.root:
-            passwd = self.private / "passwd"
-            passwd.write_text(f"root:x:0:0::/root:/usr/sbin/nologin\n"
-                              f"student:x:{self.uid}:{self.uid}::{INSIDE_HOME}:/usr/sbin/nologin\n")
-            group = self.private / "group"
-            group.write_text(f"root:x:0:\nstudent:x:{self.uid}:\n")
+        if self.root and not template:
+            passwd, group = self.identity_files()
             a += ["--ro-bind", str(passwd), "/etc/passwd", "--ro-bind", str(group), "/etc/group"]
+        writable = self.private if template else self.exchange
         made = set()
-        for src in [*self.read_only, self.exchange]:
+        for src in [*self.read_only, writable]:
             # bwrap makes missing parents 0700 as root: make them traversable first.
             for parent in reversed(src.parents):
                 if parent == Path("/") or str(parent) in made or parent.is_relative_to("/usr") \
@@ -188,27 +197,35 @@ class Sandbox:
         for src in self.read_only:
             if src.exists():
                 a += ["--ro-bind", str(src), str(src)]
-        a += ["--bind", str(self.exchange), str(self.exchange)]
+        a += ["--bind", str(writable), str(writable)]
         a += ["--chdir", INSIDE_WORK, "--clearenv"]
         for k, v in env.items():
             a += ["--setenv", k, v]
         return a
 
-    def command(self, argv: list[str], env: dict | None = None) -> list[str]:
-        """The full command line: join the cgroup, set rlimits, build the sandbox, drop root."""
+    def rlimits(self) -> dict:
+        """{resource name: (soft, hard)} for the sandboxed process."""
         lim = self.limits
         as_bytes = max(3 * 1024, lim.memory_mb) * MiB if self.group is None \
             else max(3 * 1024, 4 * lim.memory_mb) * MiB  # with a cgroup: a generous backstop only
         # CPU: SIGXCPU at the soft limit (a readable reason), SIGKILL 5 s later.
-        rl = [shutil.which("prlimit") or "prlimit",
-              f"--as={as_bytes}", f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 5}", f"--fsize={lim.file_mb * MiB}",
-              f"--nofile={lim.open_files}", "--core=0"]
+        out = {"RLIMIT_AS": (as_bytes, as_bytes),
+               "RLIMIT_CPU": (lim.cpu_seconds, lim.cpu_seconds + 5),
+               "RLIMIT_FSIZE": (lim.file_mb * MiB,) * 2, "RLIMIT_NOFILE": (lim.open_files,) * 2,
+               "RLIMIT_CORE": (0, 0)}
         if self.group is None:
-            rl.append(f"--data={as_bytes}")
+            out["RLIMIT_DATA"] = (as_bytes, as_bytes)
             # Without a pids cgroup, RLIMIT_NPROC on a uid no one else uses. As a normal
             # user the uid is ours, so leave room for our own processes.
             nproc = lim.processes if self.root else lim.processes + _count_own_tasks()
-            rl.append(f"--nproc={nproc}")
+            out["RLIMIT_NPROC"] = (nproc, nproc)
+        return out
+
+    def command(self, argv: list[str], env: dict | None = None) -> list[str]:
+        """The full command line: join the cgroup, set rlimits, build the sandbox, drop root."""
+        rl = [shutil.which("prlimit") or "prlimit"]
+        for name, (soft, hard) in self.rlimits().items():
+            rl.append(f"--{name[len('RLIMIT_'):].lower()}={soft}:{hard}")
         rl.append("--")
         inner = list(argv)
         if self.root:
@@ -216,6 +233,14 @@ class Sandbox:
                      f"--regid={self.uid}", "--clear-groups", "--bounding-set=-all",
                      "--inh-caps=-all", "--no-new-privs", "--", *inner]
         cmd = rl + self._bwrap_args(self.env(env)) + ["--", *inner]
+        return self._in_group(cmd)
+
+    def template_command(self, argv: list[str], env: dict | None = None) -> list[str]:
+        """A template's command line (course/grade/sandbox/forkserver.py): the same view of
+        the system, as root, no limits of its own; it runs no student code."""
+        return self._bwrap_args(self.env(env), template=True) + ["--", *argv]
+
+    def _in_group(self, cmd: list[str]) -> list[str]:
         if self.group is not None:
             files = self.group.procs_files()
             join = ('n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; '

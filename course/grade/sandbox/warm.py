@@ -11,10 +11,10 @@ Isolation is unchanged: each kernel is a fresh process in a fresh sandbox (its o
 notebook only; nothing of another submission exists in it. What changes is when the
 kernel boots: off the critical path, on a core the grader is not using.
 
-Forking one imported template per submission would save the import's CPU too, but the
-fork would inherit the template's sandbox (its uid, ``/tmp`` and PID namespace): each
-child would have to build a new sandbox around itself, which bubblewrap cannot do for a
-running process. Kernels started ahead keep the sandbox exactly as it is.
+Where a template can run (as root), the kernel started ahead is forked from a template
+that imported the framework once for the worker (course/grade/sandbox/forkserver.py):
+the import's CPU is then paid once per worker, not once per notebook, and each forked
+kernel builds its own sandbox after the fork. Elsewhere bubblewrap starts it.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from jupyter_core.utils import run_sync
 
 from course.grade import scratch
-from course.grade.sandbox.box import Sandbox
+from course.grade.sandbox.box import Sandbox, SandboxError
 from course.grade.sandbox.limits import Limits
 from course.inkernel import preload
 
@@ -45,6 +45,7 @@ class Kernel:
     km: object                 # course.grade.sandbox.kernel.SandboxKernelManager
     folder: Path               # the scratch folder holding the sandbox's private folder
     warm: bool = False         # started ahead (True) or just now (False)
+    forked: bool = False       # forked from a template (course/grade/sandbox/forkserver.py)
 
     def alive(self) -> bool:
         try:
@@ -99,22 +100,38 @@ def take(limits: Limits, framework: str | None, kernel_name: str, arguments: lis
 
 
 def close_all() -> None:
+    from course.grade.sandbox import forkserver
     while _ready:
         _ready.popitem()[1].close()
+    forkserver.close_all()
 
 
 def _start(key, limits: Limits, framework, kernel_name: str, arguments, config) -> Kernel:
-    from course.grade.sandbox.kernel import SandboxKernelManager
+    """A kernel forked from the framework's template where there is one, else started by
+    bubblewrap (importing the framework itself when ``framework`` is given)."""
+    from course.grade.sandbox import forkserver
     global _registered
     if not _registered:
         atexit.register(close_all)
         _registered = True
-    folder = scratch.private_dir("kernel")
+    template = forkserver.get(framework)
+    if template is not None:
+        try:
+            return _launch(key, limits, framework, kernel_name, arguments, config, template)
+        except SandboxError:   # this kernel, and the template's next, as if without one
+            if not template.alive():
+                template.close()
+    return _launch(key, limits, framework, kernel_name, arguments, config, None)
+
+
+def _launch(key, limits: Limits, framework, kernel_name: str, arguments, config, template) -> Kernel:
+    from course.grade.sandbox.kernel import SandboxKernelManager
+    folder = template.new_folder() if template is not None else scratch.private_dir("kernel")
     box = None
     try:
         box = Sandbox(limits, folder / "box")
         km = SandboxKernelManager(kernel_name=kernel_name, **({"config": config} if config else {}))
-        km.attach(box)
+        km.attach(box, template)
         args = [*arguments, _HISTORY]
         if framework:
             args.append(f"--IPKernelApp.exec_lines={preload.exec_line(framework)}")
@@ -125,4 +142,4 @@ def _start(key, limits: Limits, framework, kernel_name: str, arguments, config) 
             box.close()
         scratch.release(folder)
         raise
-    return Kernel(key, box, km, folder)
+    return Kernel(key, box, km, folder, forked=template is not None)
