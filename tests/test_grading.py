@@ -204,7 +204,7 @@ def test_workers_reuse_checkers_and_kernels_started_ahead(graded):
         # as root every kernel comes from its worker's template: none fell back to a cold one
         assert all(r.get("forked_kernel") for r in runs), "a kernel was not forked from a template"
     # A killed run's folders are left to the next clean-up: only held ones count.
-    assert not [p for kind in ("kernel", "template")
+    assert not [p for kind in ("kernel", "forkserver")
                 for p in Path(scratch.short_tmp()).glob(f"{scratch.PREFIX}{kind}-*")
                 if scratch.in_use(p)], "kernels started ahead or templates outlived the run"
 
@@ -255,3 +255,4 @@ def test_cold_kernels_grade_exactly_as_kernels_started_ahead(graded_units, tmp_p
         runs = _grading_records(tmp_path / "ws" / slug)
         assert runs and not any(r.get("warm_kernel") for r in runs), slug
     assert compared >= 12 + 2 * (len(graded_units) - 1)
+

@@ -17,6 +17,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from course.grade import apply as applying
 from course.grade import coordinator, intake, records, template, worker
 from course.grade.journal import Journal
+from course.grade.sandbox import warm
 from course.report import gradebook
 from course.layout import NOTEBOOKS
 
@@ -159,7 +160,10 @@ def test_a_grading_failure_never_hands_out_points(unit01, monkeypatch):
             "pytorch.ipynb").read_bytes()
     task = records.Task("k", unit01.slug, "reference-pytorch", "d", {"pytorch.ipynb": data},
                         sandbox=True, limits={})
-    result = worker.grade_submission(task, template.make_template(unit01))
+    try:
+        result = worker.grade_submission(task, template.make_template(unit01))
+    finally:   # graded in this process: its kernel started ahead and template end here
+        warm.close_all()
     nb = result.notebooks["pytorch.ipynb"]
     assert result.status == "crashed" and "simulated checker failure" in result.reason
     scored = {gid: g["auto_score"] for gid, g in nb.grades.items()}

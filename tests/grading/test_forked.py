@@ -32,6 +32,7 @@ print(repr({{
     "tmp": sorted(os.listdir("/tmp")), "other": os.path.exists({other!r}),
     "hostname": socket.gethostname(), "reach": reach({port}),
     "framework_loaded": "torch" in sys.modules, "name_bound": "torch" in globals(),
+    "folder_fds": [fd for fd in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd/" + fd)],
 }}))
 '''
 
@@ -80,6 +81,7 @@ def test_two_forked_kernels_are_two_sandboxes():
             assert not f["other"], "a kernel sees another kernel's exchange folder"
             assert f"mine-{'b' if tag == 'a' else 'a'}" not in f["tmp"], "a shared /tmp"
             assert f["framework_loaded"] and not f["name_bound"], f
+            assert not f["folder_fds"], "a kernel holds a descriptor of a folder"
         assert found["a"]["uid"] != found["b"]["uid"]
         assert template is not None and template.alive()
     finally:

@@ -131,7 +131,7 @@ class Template:
     def __init__(self, framework: str):
         from course.execute import KERNEL_ENV
         self.framework = framework
-        self.folder = scratch.private_dir("template")
+        self.folder = scratch.private_dir("forkserver")
         self._count = itertools.count()
         self._lock = threading.Lock()
         self.proc = None

@@ -214,6 +214,14 @@ def _spawn(sock: socket.socket, req: dict, fds: list) -> None:
             os.dup2(out, 2)
             for fd in (devnull, out):
                 os.close(fd)
+            # No descriptor of the template reaches a kernel (a folder's would lead out of
+            # its mount namespace): the template holds none but these, close any other.
+            for fd in map(int, os.listdir("/proc/self/fd")):
+                if fd > 2 and fd not in (go_r, rep_w):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
             _child(req, go_r, rep_w)
         finally:
             os._exit(1)
