@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 
@@ -181,16 +182,8 @@ def run_bench(per_framework: int = 20, dask: bool = True, workspace: Path | None
                      {"dask": "local", "workers": 2}, {}))
     walls = {}
     for i, (label, kw, env) in enumerate(runs):
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with mock.patch.dict(os.environ, env):
             wall, per, scores = _graded(unit, folder, base / f"graded-{i}", **kw)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k)
-                else:
-                    os.environ[k] = v
         grades[label], walls[label] = scores, wall
         row(label, wall, per)
     print()

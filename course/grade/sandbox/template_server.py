@@ -114,9 +114,7 @@ def _drop_privileges(uid: int) -> None:
 
 def _run_kernel(req: dict) -> None:
     """In K: as ``python -m ipykernel_launcher ARGS`` would, in this process."""
-    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)   # as CPython sets it at start-up
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # the one handler the template set
     os.setsid()
     np = sys.modules.get("numpy.random")
     if np is not None:      # a fresh process draws a fresh global seed

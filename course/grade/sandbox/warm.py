@@ -45,7 +45,11 @@ class Kernel:
     km: object                 # course.grade.sandbox.kernel.SandboxKernelManager
     folder: Path               # the scratch folder holding the sandbox's private folder
     warm: bool = False         # started ahead (True) or just now (False)
-    forked: bool = False       # forked from a template (course/grade/sandbox/forkserver.py)
+
+    @property
+    def forked(self) -> bool:
+        """Forked from a template (course/grade/sandbox/forkserver.py), not run by bubblewrap."""
+        return self.km.template is not None
 
     def alive(self) -> bool:
         try:
@@ -118,9 +122,8 @@ def _start(key, limits: Limits, framework, kernel_name: str, arguments, config) 
     if template is not None:
         try:
             return _launch(key, limits, framework, kernel_name, arguments, config, template)
-        except SandboxError:   # this kernel, and the template's next, as if without one
-            if not template.alive():
-                template.close()
+        except SandboxError:   # this kernel as if without one; get() restarts a dead template
+            pass
     return _launch(key, limits, framework, kernel_name, arguments, config, None)
 
 
@@ -142,4 +145,4 @@ def _launch(key, limits: Limits, framework, kernel_name: str, arguments, config,
             box.close()
         scratch.release(folder)
         raise
-    return Kernel(key, box, km, folder, forked=template is not None)
+    return Kernel(key, box, km, folder)
